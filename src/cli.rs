@@ -1,0 +1,136 @@
+//! The command-line interface: clap definitions only. Completions and man pages are
+//! generated from this, so it holds no logic.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "git-agent",
+    version,
+    about = "A slot per parallel coding agent: worktree, branch, ports, database and env, in one command",
+    long_about = "git-agent gives every parallel coding agent a slot: a linked git worktree on its own \
+                  branch, with its own dev-server ports, database, Redis key prefix and Compose project \
+                  name, written into the slot's .env.local and exported when you cd into it.",
+    after_help = "Run as `git agent <command>`. `git agent --help` opens the man page.",
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a slot: worktree, branch, ports, database and env file
+    Add(Add),
+    /// List the slots of this repository: branch, ports, database, git state
+    #[command(visible_alias = "list")]
+    Ls(Ls),
+    /// Print a slot's environment
+    Env(Env),
+    /// Run a command in a slot's directory with the slot's environment
+    Exec(Exec),
+    /// Print a slot's path
+    Path(SlotArg),
+    /// Remove slots without losing work: refuses unsaved changes unless --force
+    #[command(visible_alias = "remove")]
+    Rm(Rm),
+    /// Forget slots whose directory is gone and roll back slots a killed `add` left behind
+    Prune(Prune),
+}
+
+#[derive(Debug, Args)]
+pub struct Add {
+    /// The branch: a new one, an existing local one, or a remote one (origin/x)
+    pub branch: String,
+    /// The slot's name (default: the branch made safe for paths, feature/auth → feature-auth)
+    #[arg(long, value_name = "SLOT")]
+    pub name: Option<String>,
+    /// What a new branch starts from (default: [worktree] base, else HEAD)
+    #[arg(long, value_name = "REF")]
+    pub from: Option<String>,
+    /// Where the worktree goes (default: [worktree] path, else ../{repo}-worktrees/{slot})
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// Print the new slot as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// A command to run in the new slot with its environment; git-agent exits with its status
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Ls {
+    /// Print the slots as a JSON array
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the git status of each slot (faster)
+    #[arg(long)]
+    pub no_status: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct Env {
+    /// The slot (default: the slot containing the current directory)
+    pub slot: Option<String>,
+    /// Print as a JSON object
+    #[arg(long, conflicts_with_all = ["shell", "dotenv"])]
+    pub json: bool,
+    /// Print `export` statements for this shell, safe to eval for any value
+    #[arg(long, value_enum, conflicts_with = "dotenv")]
+    pub shell: Option<Shell>,
+    /// Print KEY=value lines, quoted for dotenv readers (the default)
+    #[arg(long)]
+    pub dotenv: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Exec {
+    /// The slot (name or branch)
+    pub slot: String,
+    /// The command and its arguments
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SlotArg {
+    /// The slot (name or branch)
+    pub slot: String,
+}
+
+#[derive(Debug, Args)]
+pub struct Rm {
+    /// The slots (names or branches)
+    #[arg(required = true)]
+    pub slots: Vec<String>,
+    /// Remove even if uncommitted changes, untracked files or unpushed commits would be lost
+    #[arg(long, short)]
+    pub force: bool,
+    /// Also delete the branch (refuses unmerged work without --force)
+    #[arg(long, short = 'D', conflicts_with = "keep_branch")]
+    pub delete_branch: bool,
+    /// Keep the branch, even when merged; unmerged commits then stay safe on it
+    #[arg(long, short = 'k')]
+    pub keep_branch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Prune {
+    /// Say what would be done, change nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Rebuild a damaged machine-wide registry from the slot records of known repositories
+    #[arg(long)]
+    pub repair: bool,
+}

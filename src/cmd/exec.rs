@@ -1,0 +1,18 @@
+//! `git agent exec SLOT -- CMD...`: runs CMD in the slot with the slot's env over the current
+//! env, and exits with its status.
+
+use anyhow::{Result, bail};
+
+use super::Ctx;
+use crate::cli::Exec;
+use crate::slot;
+
+pub fn run(args: &Exec) -> Result<()> {
+    let ctx = Ctx::load()?;
+    let slot = slot::find(&ctx.repo.common_dir, &args.slot)?;
+    if !slot.path.is_dir() {
+        bail!("the directory of slot {} is gone ({}); `git agent prune` forgets it", slot.name, slot.path.display());
+    }
+    let env = ctx.slot_env(&slot);
+    super::run_child(&slot.path, &args.command, &env)
+}

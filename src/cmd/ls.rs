@@ -1,0 +1,178 @@
+//! `git agent ls`: the board. One row per slot: branch, ports (marked when listening),
+//! database, git state and path. Git state is read with gix, one thread per slot.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::cli::Ls;
+use crate::git::Repo;
+use crate::slot::{self, Slot, State};
+use crate::{output, ports, services};
+
+#[derive(Debug, Default, Clone)]
+struct GitState {
+    missing: bool,
+    changes: usize,
+    ahead: Option<usize>,
+    behind: Option<usize>,
+    error: Option<String>,
+}
+
+struct Row {
+    slot: Slot,
+    listening: BTreeMap<String, bool>,
+    git: Option<GitState>,
+}
+
+pub fn run(args: &Ls) -> Result<()> {
+    let repo = Repo::discover(&super::current_dir()?)?;
+    let slots = slot::load_all(&repo.common_dir)?;
+    let rows: Vec<Row> = std::thread::scope(|scope| {
+        let handles: Vec<_> = slots
+            .into_iter()
+            .map(|slot| {
+                let with_status = !args.no_status;
+                scope.spawn(move || {
+                    let listening = slot.ports.iter().map(|(k, p)| (k.clone(), ports::listening(*p))).collect();
+                    let git = with_status.then(|| git_state(&slot));
+                    Row { slot, listening, git }
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    if args.json {
+        output::print_json(&json!(rows.iter().map(row_json).collect::<Vec<_>>()))
+    } else {
+        output::print(&table(&rows))
+    }
+}
+
+fn git_state(slot: &Slot) -> GitState {
+    if !slot.path.is_dir() {
+        return GitState { missing: true, ..Default::default() };
+    }
+    match read_git_state(&slot.path, &slot.base) {
+        Ok(state) => state,
+        Err(e) => GitState { error: Some(format!("{e:#}")), ..Default::default() },
+    }
+}
+
+fn read_git_state(path: &Path, base: &str) -> Result<GitState> {
+    let repo = gix::open(path)?;
+    let changes = repo
+        .status(gix::progress::Discard)?
+        .untracked_files(gix::status::UntrackedFiles::Files)
+        .into_iter(Vec::<gix::bstr::BString>::new())?
+        .filter_map(Result::ok)
+        .count();
+    let mut state = GitState { changes, ..Default::default() };
+    if let (Ok(head), Ok(base)) = (repo.head_id(), repo.rev_parse_single(base)) {
+        let (head, base) = (head.detach(), base.detach());
+        state.ahead = Some(repo.rev_walk([head]).with_hidden([base]).all()?.count());
+        state.behind = Some(repo.rev_walk([base]).with_hidden([head]).all()?.count());
+    }
+    Ok(state)
+}
+
+fn git_text(git: &Option<GitState>) -> String {
+    let Some(git) = git else { return "-".into() };
+    if git.missing {
+        return "missing".into();
+    }
+    if let Some(e) = &git.error {
+        return format!("error: {e}");
+    }
+    let mut text = if git.changes == 0 { "clean".to_string() } else { format!("dirty({})", git.changes) };
+    match (git.ahead, git.behind) {
+        (Some(0), Some(0)) | (None, _) | (_, None) => {}
+        (Some(a), Some(b)) => text.push_str(&format!(" +{a}/-{b}")),
+    }
+    text
+}
+
+fn table(rows: &[Row]) -> String {
+    if rows.is_empty() {
+        eprintln!("git-agent: no slots yet; create one with `git agent add <branch>`");
+        return String::new();
+    }
+    let mut cells = vec![["SLOT", "BRANCH", "PORTS", "DATABASE", "GIT", "PATH"].map(String::from).to_vec()];
+    let mut any_listening = false;
+    for row in rows {
+        let ports: Vec<String> = row
+            .slot
+            .ports
+            .iter()
+            .map(|(name, port)| {
+                let on = row.listening.get(name).copied().unwrap_or(false);
+                any_listening |= on;
+                format!("{port}{}", if on { "*" } else { "" })
+            })
+            .collect();
+        let mut name = row.slot.name.clone();
+        if row.slot.state != State::Ready {
+            name.push_str(&format!(" ({})", row.slot.state.as_str()));
+        }
+        cells.push(vec![
+            name,
+            row.slot.branch.clone(),
+            ports.join(","),
+            row.slot.resources.database.as_ref().map(services::describe_database).unwrap_or_else(|| "-".into()),
+            git_text(&row.git),
+            row.slot.path.display().to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6).map(|c| cells.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in &cells {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    if any_listening {
+        out.push_str("(* = something is listening on the port)\n");
+    }
+    out
+}
+
+fn row_json(row: &Row) -> serde_json::Value {
+    let slot = &row.slot;
+    let ports: BTreeMap<&String, serde_json::Value> = slot
+        .ports
+        .iter()
+        .map(|(name, port)| (name, json!({"port": port, "listening": row.listening.get(name).copied().unwrap_or(false)})))
+        .collect();
+    let git = row.git.as_ref().map(|g| {
+        json!({
+            "missing": g.missing,
+            "dirty": g.changes > 0,
+            "changes": g.changes,
+            "ahead": g.ahead,
+            "behind": g.behind,
+            "error": g.error,
+        })
+    });
+    json!({
+        "version": 1,
+        "name": slot.name,
+        "branch": slot.branch,
+        "path": slot.path,
+        "state": slot.state.as_str(),
+        "base": slot.base,
+        "ports": ports,
+        "database": slot.resources.database.as_ref().map(services::describe_database),
+        "redis_prefix": slot.resources.redis.as_ref().map(|r| r.prefix.clone()).or_else(|| slot.env.get("REDIS_PREFIX").cloned()),
+        "git": git,
+        "task": slot.task,
+    })
+}

@@ -1,0 +1,112 @@
+//! One module per subcommand; this file dispatches and holds what they share.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::cli::Command;
+use crate::config::Config;
+use crate::git::Repo;
+
+mod add;
+mod env;
+mod exec;
+mod ls;
+mod path;
+mod prune;
+mod rm;
+
+pub fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Add(args) => add::run(&args),
+        Command::Ls(args) => ls::run(&args),
+        Command::Env(args) => env::run(&args),
+        Command::Exec(args) => exec::run(&args),
+        Command::Path(args) => path::run(&args),
+        Command::Rm(args) => rm::run(&args),
+        Command::Prune(args) => prune::run(&args),
+    }
+}
+
+/// The repository around the current directory and its configuration.
+pub struct Ctx {
+    pub repo: Repo,
+    pub config: Config,
+    pub cwd: PathBuf,
+}
+
+impl Ctx {
+    pub fn load() -> Result<Ctx> {
+        let cwd = current_dir()?;
+        let repo = Repo::discover(&cwd)?;
+        let config = Config::load(&repo.main_worktree)?;
+        Ok(Ctx { repo, config, cwd })
+    }
+
+    /// A slot's variables for running programs: the env file as data, filtered; the record's
+    /// block if the file cannot be read.
+    pub fn slot_env(&self, slot: &crate::slot::Slot) -> std::collections::BTreeMap<String, String> {
+        match crate::slotenv::read(&slot.path, &slot.env_file, |n| self.config.allows(n)) {
+            Ok((vars, dropped)) => {
+                for name in dropped {
+                    eprintln!(
+                        "git-agent: warning: not exporting {name} from {}: it could take over programs (allow it in your config's [trust] allow_env)",
+                        slot.path.join(&slot.env_file).display()
+                    );
+                }
+                vars
+            }
+            Err(e) => {
+                eprintln!("git-agent: warning: {e:#}; using the variables git-agent wrote");
+                slot.env.clone()
+            }
+        }
+    }
+}
+
+/// The current directory as the shell sees it (`$PWD` when it names the same place, so
+/// symlinked paths stay as the user typed them).
+pub fn current_dir() -> Result<PathBuf> {
+    let real = std::env::current_dir().context("could not read the current directory (was it deleted?)")?;
+    if let Some(pwd) = std::env::var_os("PWD").map(PathBuf::from)
+        && pwd.is_absolute()
+        && same_file(&pwd, &real)
+    {
+        return Ok(pwd);
+    }
+    Ok(real)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Runs a program with extra variables in `dir`, passing its exit status on (128 + signal
+/// when it was killed), as git-agent's own.
+pub fn run_child(dir: &Path, command: &[String], env: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    let (program, args) = command.split_first().context("no command given")?;
+    crate::txn::pass_signals_to_child();
+    let status = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .envs(env)
+        .status()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                anyhow::anyhow!("command not found: {program}")
+            } else {
+                anyhow::anyhow!("could not run {program}: {e}")
+            }
+        })?;
+    let code = match status.code() {
+        Some(code) => code,
+        None => {
+            use std::os::unix::process::ExitStatusExt;
+            128 + status.signal().unwrap_or(0)
+        }
+    };
+    if code == 0 { Ok(()) } else { Err(crate::error::SilentExit(code).into()) }
+}

@@ -1,0 +1,154 @@
+//! The per-repository slot record: `<git-common-dir>/agent/slots/<name>.toml`. It travels
+//! with the repository and says everything `rm` needs to undo, including exactly which
+//! resources were created (release never re-derives a name from the branch).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil;
+use crate::services::Resources;
+
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// `add` is still working (or was killed); `prune` rolls it back.
+    Creating,
+    Ready,
+    /// `rm` started; running `rm` again finishes it.
+    Removing,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Creating => "creating",
+            State::Ready => "ready",
+            State::Removing => "removing",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Slot {
+    pub version: u32,
+    pub name: String,
+    pub branch: String,
+    pub path: PathBuf,
+    pub state: State,
+    /// What the branch is compared with (merged? ahead/behind?).
+    pub base: String,
+    /// Whether `add` created the branch (so rolling back deletes it).
+    #[serde(default)]
+    pub created_branch: bool,
+    /// Whether the worktree existed before git-agent (made a slot by `adopt`).
+    #[serde(default)]
+    pub adopted: bool,
+    pub k: u32,
+    pub ports: BTreeMap<String, u16>,
+    pub env_file: String,
+    /// The variables in the env file's managed block.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub resources: Resources,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub created: u64,
+    /// The process that is creating or removing the slot, to tell a live one from a dead one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+pub fn slots_dir(common_dir: &Path) -> PathBuf {
+    common_dir.join("agent").join("slots")
+}
+
+fn record_path(common_dir: &Path, name: &str) -> PathBuf {
+    slots_dir(common_dir).join(format!("{name}.toml"))
+}
+
+pub fn save(common_dir: &Path, slot: &Slot) -> Result<()> {
+    let text = toml::to_string(slot).context("could not encode the slot record")?;
+    fsutil::write_atomic(&record_path(common_dir, &slot.name), text.as_bytes())
+}
+
+pub fn remove_record(common_dir: &Path, name: &str) -> Result<()> {
+    match std::fs::remove_file(record_path(common_dir, name)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("could not remove the record of slot {name}")),
+    }
+}
+
+pub fn exists(common_dir: &Path, name: &str) -> bool {
+    record_path(common_dir, name).exists()
+}
+
+pub fn load(common_dir: &Path, name: &str) -> Result<Slot> {
+    let path = record_path(common_dir, name);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("could not read {}", path.display()))?;
+    let slot: Slot = toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "the slot record {} is damaged ({}); remove it by hand after checking the worktree, \
+             or run `git agent prune`",
+            path.display(),
+            e.message()
+        )
+    })?;
+    if slot.version != VERSION {
+        bail!("the slot record {} has version {}, this git-agent reads version {VERSION}", path.display(), slot.version);
+    }
+    Ok(slot)
+}
+
+/// Every slot of the repository, sorted by name. A damaged record is reported on stderr and
+/// skipped, so one bad file does not hide the other slots.
+pub fn load_all(common_dir: &Path) -> Result<Vec<Slot>> {
+    let dir = slots_dir(common_dir);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e).with_context(|| format!("could not read {}", dir.display())),
+    };
+    let mut slots = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(name) = file.strip_suffix(".toml") else { continue };
+        if name.starts_with('.') {
+            continue;
+        }
+        match load(common_dir, name) {
+            Ok(slot) => slots.push(slot),
+            Err(e) => eprintln!("git-agent: warning: {e:#}"),
+        }
+    }
+    slots.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(slots)
+}
+
+/// Finds a slot by name, or by branch name.
+pub fn find(common_dir: &Path, wanted: &str) -> Result<Slot> {
+    if crate::names::check_slot_name(wanted).is_ok() && exists(common_dir, wanted) {
+        return load(common_dir, wanted);
+    }
+    let all = load_all(common_dir)?;
+    if let Some(slot) = all.iter().find(|s| s.branch == wanted) {
+        return Ok(slot.clone());
+    }
+    let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+    if names.is_empty() {
+        bail!("no slot '{wanted}': this repository has no slots yet; create one with `git agent add <branch>`");
+    }
+    bail!("no slot '{wanted}' in this repository; slots: {}", names.join(", "))
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
