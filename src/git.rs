@@ -26,7 +26,11 @@ impl Repo {
         })?;
         let common_dir = std::fs::canonicalize(gix.common_dir())
             .with_context(|| format!("could not resolve {}", gix.common_dir().display()))?;
-        let main_worktree = match gix.main_repo().ok().and_then(|m| m.workdir().map(Path::to_path_buf)) {
+        let main_worktree = match gix
+            .main_repo()
+            .ok()
+            .and_then(|m| m.workdir().map(Path::to_path_buf))
+        {
             Some(dir) => std::fs::canonicalize(&dir).unwrap_or(dir),
             None => common_dir.parent().unwrap_or(&common_dir).to_path_buf(),
         };
@@ -35,7 +39,12 @@ impl Repo {
             .map(|n| n.to_string_lossy().trim_end_matches(".git").to_string())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "repo".into());
-        Ok(Repo { gix, common_dir, main_worktree, name })
+        Ok(Repo {
+            gix,
+            common_dir,
+            main_worktree,
+            name,
+        })
     }
 
     /// A `git` command run in the main worktree, with the variables git passed to us removed so
@@ -45,20 +54,41 @@ impl Repo {
     }
 
     pub fn local_branch_exists(&self, branch: &str) -> bool {
-        self.gix.try_find_reference(format!("refs/heads/{branch}").as_str()).ok().flatten().is_some()
+        self.gix
+            .try_find_reference(format!("refs/heads/{branch}").as_str())
+            .ok()
+            .flatten()
+            .is_some()
     }
 
     /// The remote-tracking ref for `name`: `origin/x` itself, or the one `refs/remotes/*/x`
     /// when exactly one remote has a branch `x`.
     pub fn remote_branch(&self, name: &str) -> Option<String> {
-        if self.gix.try_find_reference(format!("refs/remotes/{name}").as_str()).ok().flatten().is_some() {
+        if self
+            .gix
+            .try_find_reference(format!("refs/remotes/{name}").as_str())
+            .ok()
+            .flatten()
+            .is_some()
+        {
             return Some(name.to_string());
         }
-        let remotes: Vec<String> = self.gix.remote_names().iter().map(|r| r.to_string()).collect();
+        let remotes: Vec<String> = self
+            .gix
+            .remote_names()
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
         let found: Vec<String> = remotes
             .into_iter()
             .map(|r| format!("{r}/{name}"))
-            .filter(|full| self.gix.try_find_reference(format!("refs/remotes/{full}").as_str()).ok().flatten().is_some())
+            .filter(|full| {
+                self.gix
+                    .try_find_reference(format!("refs/remotes/{full}").as_str())
+                    .ok()
+                    .flatten()
+                    .is_some()
+            })
             .collect();
         (found.len() == 1).then(|| found[0].clone())
     }
@@ -70,7 +100,12 @@ impl Repo {
             && let Some(dir) = main.workdir()
         {
             let head = std::fs::read_to_string(self.common_dir.join("HEAD")).unwrap_or_default();
-            list.push(Worktree { path: dir.to_path_buf(), branch: head_branch(&head), locked: false, prunable: false });
+            list.push(Worktree {
+                path: dir.to_path_buf(),
+                branch: head_branch(&head),
+                locked: false,
+                prunable: false,
+            });
         }
         for proxy in self.gix.worktrees()? {
             let head = std::fs::read_to_string(proxy.git_dir().join("HEAD")).unwrap_or_default();
@@ -102,7 +137,7 @@ impl Repo {
         let merge = config.string(format!("branch.{branch}.merge").as_str())?;
         let merge = merge.to_string();
         let short = merge.strip_prefix("refs/heads/")?;
-        if remote.to_string() == "." {
+        if remote.as_ref() == "." {
             return Some(short.to_string());
         }
         Some(format!("{remote}/{short}"))
@@ -110,7 +145,12 @@ impl Repo {
 
     /// Commits on `tip` reachable from none of `hidden` (ahead count), via a rev walk.
     pub fn count_unique(&self, tip: gix::ObjectId, hidden: &[gix::ObjectId]) -> Result<usize> {
-        Ok(self.gix.rev_walk([tip]).with_hidden(hidden.iter().copied()).all()?.count())
+        Ok(self
+            .gix
+            .rev_walk([tip])
+            .with_hidden(hidden.iter().copied())
+            .all()?
+            .count())
     }
 }
 
@@ -124,7 +164,9 @@ pub struct Worktree {
 }
 
 fn head_branch(head: &str) -> Option<String> {
-    head.trim().strip_prefix("ref: refs/heads/").map(str::to_string)
+    head.trim()
+        .strip_prefix("ref: refs/heads/")
+        .map(str::to_string)
 }
 
 /// A `git` command in `dir`, clean of inherited repository variables.
@@ -160,10 +202,24 @@ pub fn output(cmd: &mut Command) -> Result<Output> {
 }
 
 pub fn failure_text(cmd: &Command, output: &Output) -> String {
-    let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let message = stderr.trim().trim_start_matches("fatal: ").trim_start_matches("error: ");
-    format!("`git {}` failed: {}", args.join(" "), if message.is_empty() { "no message" } else { message })
+    let message = stderr
+        .trim()
+        .trim_start_matches("fatal: ")
+        .trim_start_matches("error: ");
+    format!(
+        "`git {}` failed: {}",
+        args.join(" "),
+        if message.is_empty() {
+            "no message"
+        } else {
+            message
+        }
+    )
 }
 
 /// What `git status` says about a worktree, for `rm`'s safety check.
@@ -185,7 +241,13 @@ impl Changes {
 /// remove` will refuse), including ignored files that removing it would destroy.
 pub fn changes(dir: &Path) -> Result<Changes> {
     let mut cmd = git_in(dir);
-    cmd.args(["status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=matching"]);
+    cmd.args([
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--ignored=matching",
+    ]);
     let text = run(cmd)?;
     let mut changes = Changes::default();
     let mut records = text.split('\0');

@@ -54,9 +54,15 @@ fn plan_branch(ctx: &Ctx, args: &Add) -> Result<(String, BranchPlan, String)> {
         .unwrap_or_else(|| "HEAD".into());
     if repo.local_branch_exists(wanted) {
         if let Some(from) = &args.from {
-            bail!("branch '{wanted}' already exists, so --from {from} does not apply; drop --from to use the branch as it is");
+            bail!(
+                "branch '{wanted}' already exists, so --from {from} does not apply; drop --from to use the branch as it is"
+            );
         }
-        if let Some(wt) = repo.worktrees()?.into_iter().find(|w| w.branch.as_deref() == Some(wanted)) {
+        if let Some(wt) = repo
+            .worktrees()?
+            .into_iter()
+            .find(|w| w.branch.as_deref() == Some(wanted))
+        {
             bail!(
                 "branch '{wanted}' is already checked out at {}; use that worktree, or pick another branch",
                 wt.path.display()
@@ -67,7 +73,11 @@ fn plan_branch(ctx: &Ctx, args: &Add) -> Result<(String, BranchPlan, String)> {
     if args.from.is_none()
         && let Some(remote) = repo.remote_branch(wanted)
     {
-        let local = remote.split_once('/').map(|(_, b)| b).unwrap_or(&remote).to_string();
+        let local = remote
+            .split_once('/')
+            .map(|(_, b)| b)
+            .unwrap_or(&remote)
+            .to_string();
         if repo.local_branch_exists(&local) {
             bail!("a local branch '{local}' already exists; run `git agent add {local}` to use it");
         }
@@ -75,10 +85,18 @@ fn plan_branch(ctx: &Ctx, args: &Add) -> Result<(String, BranchPlan, String)> {
     }
     let from = args.from.clone().unwrap_or_else(|| default_base.clone());
     if repo.resolve(&from).is_none() {
-        let source = if args.from.is_some() { "--from" } else { "the base ([worktree] base or HEAD)" };
+        let source = if args.from.is_some() {
+            "--from"
+        } else {
+            "the base ([worktree] base or HEAD)"
+        };
         bail!("{source} '{from}' is not a branch, tag or commit in this repository");
     }
-    let base = if from == "HEAD" { default_base } else { from.clone() };
+    let base = if from == "HEAD" {
+        default_base
+    } else {
+        from.clone()
+    };
     Ok((wanted.to_string(), BranchPlan::New { from }, base))
 }
 
@@ -95,18 +113,29 @@ fn check_branch_name(repo: &Repo, branch: &str) -> Result<()> {
     Ok(())
 }
 
-fn create(ctx: &Ctx, args: &Add, plan: &(String, BranchPlan, String), txn: &mut Txn) -> Result<Slot> {
+fn create(
+    ctx: &Ctx,
+    args: &Add,
+    plan: &(String, BranchPlan, String),
+    txn: &mut Txn,
+) -> Result<Slot> {
     let (branch, how, base) = plan;
     let repo = &ctx.repo;
     let config = &ctx.config;
     let common = repo.common_dir.clone();
 
     txn.step("validate")?;
-    let mut names_known: Vec<String> = ["repo", "slot", "branch", "k", "path", "main", "id", "db"].map(String::from).to_vec();
+    let mut names_known: Vec<String> = ["repo", "slot", "branch", "k", "path", "main", "id", "db"]
+        .map(String::from)
+        .to_vec();
     names_known.extend(config.ports().into_keys());
     names_known.extend(services::var_names(&config.template));
     for (key, value) in &config.template.env {
-        Vars::check(value.get_ref(), &config.place("env", key, Some(value.span())), &names_known)?;
+        Vars::check(
+            value.get_ref(),
+            &config.place("env", key, Some(value.span())),
+            &names_known,
+        )?;
     }
 
     // Name, path and ports are chosen under the machine-wide lock, and recorded before it is
@@ -156,7 +185,10 @@ fn create(ctx: &Ctx, args: &Add, plan: &(String, BranchPlan, String), txn: &mut 
     };
     {
         let (common, name) = (common.clone(), slot.name.clone());
-        txn.on_undo(format!("released the ports and the record of slot {name}"), move || release_lease(&common, &name));
+        txn.on_undo(
+            format!("released the ports and the record of slot {name}"),
+            move || release_lease(&common, &name),
+        );
     }
 
     txn.step("worktree")?;
@@ -166,7 +198,11 @@ fn create(ctx: &Ctx, args: &Add, plan: &(String, BranchPlan, String), txn: &mut 
     ensure_ignored(repo, &slot, txn)?;
 
     let vars = slot_vars(ctx, &slot);
-    let services_ctx = services::Context { vars: &vars, slot_path: &slot.path, main_worktree: &repo.main_worktree };
+    let services_ctx = services::Context {
+        vars: &vars,
+        slot_path: &slot.path,
+        main_worktree: &repo.main_worktree,
+    };
     let (resources, service_env) = {
         let mut save = |resources: &services::Resources| {
             let mut record = slot.clone();
@@ -182,11 +218,21 @@ fn create(ctx: &Ctx, args: &Add, plan: &(String, BranchPlan, String), txn: &mut 
     for (key, value) in &service_env {
         vars.set(key, value.clone());
     }
-    let mut env: BTreeMap<String, String> = slot.ports.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    let mut env: BTreeMap<String, String> = slot
+        .ports
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
     env.extend(service_env);
     env.insert("GIT_AGENT_SLOT".into(), slot.name.clone());
     for (key, value) in &config.template.env {
-        env.insert(key.clone(), vars.render(value.get_ref(), &config.place("env", key, Some(value.span())))?);
+        env.insert(
+            key.clone(),
+            vars.render(
+                value.get_ref(),
+                &config.place("env", key, Some(value.span())),
+            )?,
+        );
     }
     write_env_file(&slot, &env, txn)?;
     slot.env = env;
@@ -200,12 +246,25 @@ fn create(ctx: &Ctx, args: &Add, plan: &(String, BranchPlan, String), txn: &mut 
 
 /// The slot name: `--name`, or the branch made safe; another slot (of any branch) already
 /// holding that name gets a numbered neighbour, never overwritten.
-fn choose_name(common: &Path, args: &Add, branch: &str, registry: &registry::Registry) -> Result<String> {
-    let taken = |name: &str| slot::exists(common, name) || registry.slots.iter().any(|s| s.repo == common && s.name == name);
+fn choose_name(
+    common: &Path,
+    args: &Add,
+    branch: &str,
+    registry: &registry::Registry,
+) -> Result<String> {
+    let taken = |name: &str| {
+        slot::exists(common, name)
+            || registry
+                .slots
+                .iter()
+                .any(|s| s.repo == common && s.name == name)
+    };
     if let Some(name) = &args.name {
         names::check_slot_name(name)?;
         if taken(name) {
-            bail!("a slot named '{name}' already exists; pick another --name or remove it with `git agent rm {name}`");
+            bail!(
+                "a slot named '{name}' already exists; pick another --name or remove it with `git agent rm {name}`"
+            );
         }
         return Ok(name.clone());
     }
@@ -213,7 +272,10 @@ fn choose_name(common: &Path, args: &Add, branch: &str, registry: &registry::Reg
     if !taken(&base) {
         return Ok(base);
     }
-    (2..1000).map(|n| format!("{base}-{n}")).find(|n| !taken(n)).context("too many slots with the same name")
+    (2..1000)
+        .map(|n| format!("{base}-{n}"))
+        .find(|n| !taken(n))
+        .context("too many slots with the same name")
 }
 
 fn slot_path(ctx: &Ctx, args: &Add, name: &str, branch: &str) -> Result<PathBuf> {
@@ -224,7 +286,10 @@ fn slot_path(ctx: &Ctx, args: &Add, name: &str, branch: &str) -> Result<PathBuf>
             vars.set("repo", ctx.repo.name.clone());
             vars.set("slot", name);
             vars.set("branch", branch);
-            let text = vars.render(ctx.config.path_template(), &ctx.config.place("worktree", "path", None))?;
+            let text = vars.render(
+                ctx.config.path_template(),
+                &ctx.config.place("worktree", "path", None),
+            )?;
             let text = match text.strip_prefix("~/") {
                 Some(rest) => format!("{}/{rest}", std::env::var("HOME").unwrap_or_default()),
                 None => text,
@@ -232,10 +297,21 @@ fn slot_path(ctx: &Ctx, args: &Add, name: &str, branch: &str) -> Result<PathBuf>
             ctx.repo.main_worktree.join(text)
         }
     };
-    let path = if raw.is_absolute() { raw } else { ctx.cwd.join(raw) };
+    let path = if raw.is_absolute() {
+        raw
+    } else {
+        ctx.cwd.join(raw)
+    };
     let path = normalize(&path);
-    if path.exists() && std::fs::read_dir(&path).map(|mut d| d.next().is_some()).unwrap_or(true) {
-        bail!("{} already exists and is not empty; choose another --path or --name", path.display());
+    if path.exists()
+        && std::fs::read_dir(&path)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!(
+            "{} already exists and is not empty; choose another --path or --name",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -272,36 +348,54 @@ fn add_worktree(repo: &Repo, slot: &Slot, how: &BranchPlan, txn: &mut Txn) -> Re
     }
     let parent = slot.path.parent().context("the slot path has no parent")?;
     let made_parent = !parent.exists();
-    std::fs::create_dir_all(parent).with_context(|| format!("could not create {}", parent.display()))?;
-    let result = {
-        let _lock = repo_lock(&repo.common_dir)?;
-        git::run(cmd)
-    };
-    if let Err(e) = result {
-        if made_parent {
-            let _ = std::fs::remove_dir(parent);
-        }
-        return Err(e);
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("could not create {}", parent.display()))?;
+    if made_parent {
+        let dir = parent.to_path_buf();
+        txn.on_undo(
+            format!("removed the empty directory {}", dir.display()),
+            move || {
+                // Only if still empty: other slots may have been created in it meanwhile.
+                let _ = std::fs::remove_dir(&dir);
+                Ok(())
+            },
+        );
     }
-    let main = repo.main_worktree.clone();
-    let (wt_path, branch, delete_branch) = (slot.path.clone(), slot.branch.clone(), slot.created_branch);
-    txn.on_undo(format!("removed the worktree {}", slot.path.display()), move || {
-        let mut cmd = git::git_in(&main);
-        cmd.args(["worktree", "remove", "--force", "--force"]).arg(&wt_path);
-        git::run(cmd)?;
-        if made_parent {
-            let _ = std::fs::remove_dir(wt_path.parent().unwrap_or(&wt_path));
-        }
-        Ok(())
-    });
-    if delete_branch {
-        let main = repo.main_worktree.clone();
+    // Registered before the worktree's undo so that it runs after it: git refuses to delete a
+    // branch that a worktree still has checked out. `git worktree add -b` may also leave the
+    // branch behind when the checkout itself fails.
+    if slot.created_branch && !repo.local_branch_exists(&slot.branch) {
+        let (main, branch) = (repo.main_worktree.clone(), slot.branch.clone());
         txn.on_undo(format!("deleted the branch {branch}"), move || {
+            let mut probe = git::git_in(&main);
+            probe.args([
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                &format!("refs/heads/{branch}"),
+            ]);
+            if !git::output(&mut probe)?.status.success() {
+                return Ok(());
+            }
             let mut cmd = git::git_in(&main);
             cmd.args(["branch", "-D", "--", &branch]);
             git::run(cmd).map(|_| ())
         });
     }
+    {
+        let _lock = repo_lock(&repo.common_dir)?;
+        git::run(cmd)?;
+    }
+    let (main, wt_path) = (repo.main_worktree.clone(), slot.path.clone());
+    txn.on_undo(
+        format!("removed the worktree {}", slot.path.display()),
+        move || {
+            let mut cmd = git::git_in(&main);
+            cmd.args(["worktree", "remove", "--force", "--force"])
+                .arg(&wt_path);
+            git::run(cmd).map(|_| ())
+        },
+    );
     Ok(())
 }
 
@@ -350,7 +444,10 @@ fn ensure_ignored(repo: &Repo, slot: &Slot, txn: &mut Txn) -> Result<()> {
     let exclude = repo.common_dir.join("info").join("exclude");
     let before = std::fs::read_to_string(&exclude).ok();
     let mut text = before.clone().unwrap_or_default();
-    let missing: Vec<&String> = wanted.iter().filter(|p| !text.lines().any(|l| l.trim() == p.as_str())).collect();
+    let missing: Vec<&String> = wanted
+        .iter()
+        .filter(|p| !text.lines().any(|l| l.trim() == p.as_str()))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -363,20 +460,35 @@ fn ensure_ignored(repo: &Repo, slot: &Slot, txn: &mut Txn) -> Result<()> {
     }
     fsutil::write_atomic_mode(&exclude, text.as_bytes(), 0o644)?;
     let added: Vec<String> = missing.iter().map(|s| s.to_string()).collect();
-    txn.on_undo(format!("removed {} from {}", added.join(" "), exclude.display()), move || {
-        let _lock = repo_lock(exclude.parent().and_then(Path::parent).unwrap_or(Path::new(".")))?;
-        let now = std::fs::read_to_string(&exclude).unwrap_or_default();
-        let kept: String = now.split_inclusive('\n').filter(|l| !added.iter().any(|a| l.trim_end() == a)).collect();
-        match (&before, kept.is_empty()) {
-            (None, true) => std::fs::remove_file(&exclude).or_else(ignore_missing),
-            _ => fsutil::write_atomic_mode(&exclude, kept.as_bytes(), 0o644),
-        }
-    });
+    txn.on_undo(
+        format!("removed {} from {}", added.join(" "), exclude.display()),
+        move || {
+            let _lock = repo_lock(
+                exclude
+                    .parent()
+                    .and_then(Path::parent)
+                    .unwrap_or(Path::new(".")),
+            )?;
+            let now = std::fs::read_to_string(&exclude).unwrap_or_default();
+            let kept: String = now
+                .split_inclusive('\n')
+                .filter(|l| !added.iter().any(|a| l.trim_end() == a))
+                .collect();
+            match (&before, kept.is_empty()) {
+                (None, true) => std::fs::remove_file(&exclude).or_else(ignore_missing),
+                _ => fsutil::write_atomic_mode(&exclude, kept.as_bytes(), 0o644),
+            }
+        },
+    );
     Ok(())
 }
 
 fn ignore_missing(e: std::io::Error) -> Result<()> {
-    if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e.into()) }
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e.into())
+    }
 }
 
 fn slot_vars(ctx: &Ctx, slot: &Slot) -> Vars {
@@ -389,7 +501,10 @@ fn slot_vars(ctx: &Ctx, slot: &Slot) -> Vars {
     vars.set("path", slot.path.to_string_lossy());
     vars.set("main", ctx.repo.main_worktree.to_string_lossy());
     vars.set("id", names::short_hash(&unique));
-    vars.set("db", names::identifier(&[&ctx.repo.name, &slot.name], &unique, 63));
+    vars.set(
+        "db",
+        names::identifier(&[&ctx.repo.name, &slot.name], &unique, 63),
+    );
     for (name, port) in &slot.ports {
         vars.set(name, port.to_string());
     }
@@ -404,14 +519,23 @@ fn write_env_file(slot: &Slot, env: &BTreeMap<String, String>, txn: &mut Txn) ->
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
     };
-    let text = String::from_utf8(before.clone().unwrap_or_default())
-        .with_context(|| format!("{} is not UTF-8 text; git-agent will not rewrite it", path.display()))?;
-    let mode = std::fs::metadata(&path).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777).unwrap_or(0o600);
+    let text = String::from_utf8(before.clone().unwrap_or_default()).with_context(|| {
+        format!(
+            "{} is not UTF-8 text; git-agent will not rewrite it",
+            path.display()
+        )
+    })?;
+    let mode = std::fs::metadata(&path)
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+        .unwrap_or(0o600);
     fsutil::write_atomic_mode(&path, envfile::with_block(&text, env).as_bytes(), mode)?;
-    txn.on_undo(format!("restored {}", path.display()), move || match &before {
-        Some(bytes) => fsutil::write_atomic_mode(&path, bytes, mode),
-        None => std::fs::remove_file(&path).or_else(ignore_missing),
-    });
+    txn.on_undo(
+        format!("restored {}", path.display()),
+        move || match &before {
+            Some(bytes) => fsutil::write_atomic_mode(&path, bytes, mode),
+            None => std::fs::remove_file(&path).or_else(ignore_missing),
+        },
+    );
     Ok(())
 }
 
@@ -426,7 +550,12 @@ pub fn release_lease(common: &Path, name: &str) -> Result<()> {
 
 fn report(slot: &Slot, json: bool) -> Result<()> {
     let ports: Vec<String> = slot.ports.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    eprintln!("git-agent: slot {} ready on branch {} ({})", slot.name, slot.branch, ports.join(" "));
+    eprintln!(
+        "git-agent: slot {} ready on branch {} ({})",
+        slot.name,
+        slot.branch,
+        ports.join(" ")
+    );
     if json {
         output::print_json(&slot_json(slot))
     } else {

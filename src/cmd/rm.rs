@@ -41,13 +41,21 @@ pub fn run(args: &Rm) -> Result<()> {
     if !refused.is_empty() && !args.force {
         let mut text = String::from("nothing was removed; removing would lose:\n");
         for plan in &refused {
-            text.push_str(&format!("  slot {} ({}):\n", plan.slot.name, plan.slot.path.display()));
+            text.push_str(&format!(
+                "  slot {} ({}):\n",
+                plan.slot.name,
+                plan.slot.path.display()
+            ));
             for loss in &plan.losses {
                 text.push_str(&format!("    - {loss}\n"));
             }
         }
         text.push_str("commit or stash what you want to keep, or pass --force to remove anyway");
-        if refused.iter().any(|p| p.losses.iter().any(|l| l.contains("commit"))) && !args.delete_branch {
+        if refused
+            .iter()
+            .any(|p| p.losses.iter().any(|l| l.contains("commit")))
+            && !args.delete_branch
+        {
             text.push_str(" (--keep-branch removes the slot and keeps its commits on the branch)");
         }
         bail!("{text}");
@@ -65,38 +73,78 @@ fn plan(repo: &Repo, slot: Slot, args: &Rm) -> Result<Plan> {
     let exists = slot.path.is_dir();
     if exists {
         let changes = git::changes(&slot.path)?;
-        for (what, list) in [("staged change", &changes.staged), ("uncommitted change", &changes.modified), ("untracked file", &changes.untracked)] {
+        for (what, list) in [
+            ("staged change", &changes.staged),
+            ("uncommitted change", &changes.modified),
+            ("untracked file", &changes.untracked),
+        ] {
             if !list.is_empty() {
-                losses.push(format!("{} {what}{}: {}", list.len(), if list.len() == 1 { "" } else { "s" }, sample(list)));
+                losses.push(format!(
+                    "{} {what}{}: {}",
+                    list.len(),
+                    if list.len() == 1 { "" } else { "s" },
+                    sample(list)
+                ));
             }
         }
         ignored = changes.ignored;
-        if let Some(wt) = repo.worktrees()?.into_iter().find(|w| same_path(&w.path, &slot.path)) {
+        if let Some(wt) = repo
+            .worktrees()?
+            .into_iter()
+            .find(|w| same_path(&w.path, &slot.path))
+        {
             if wt.locked {
                 locked = true;
                 losses.push("the worktree is locked (`git worktree unlock` it first if that was not on purpose)".into());
             }
             if wt.branch.is_none() {
                 let mut cmd = git::git_in(&slot.path);
-                cmd.args(["rev-list", "--count", "HEAD", "--not", "--branches", "--remotes", "--tags"]);
-                let orphans: usize = git::run(cmd).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+                cmd.args([
+                    "rev-list",
+                    "--count",
+                    "HEAD",
+                    "--not",
+                    "--branches",
+                    "--remotes",
+                    "--tags",
+                ]);
+                let orphans: usize = git::run(cmd)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0);
                 if orphans > 0 {
-                    losses.push(format!("{orphans} commit(s) on a detached HEAD that no branch or tag holds"));
+                    losses.push(format!(
+                        "{orphans} commit(s) on a detached HEAD that no branch or tag holds"
+                    ));
                 }
             }
         }
     } else if slot.state == State::Ready && !slot.adopted {
-        losses.push(format!(
+        losses.push(
             "its directory is gone (moved or deleted by hand); if you moved it, run `git worktree repair <new path>`; \
              --force (or `git agent prune`) forgets it without touching files elsewhere"
-        ));
+                .to_string(),
+        );
     }
     let branch = branch_fate(repo, &slot, args, &mut losses)?;
-    Ok(Plan { slot, losses, ignored, branch, locked })
+    Ok(Plan {
+        slot,
+        losses,
+        ignored,
+        branch,
+        locked,
+    })
 }
 
-fn branch_fate(repo: &Repo, slot: &Slot, args: &Rm, losses: &mut Vec<String>) -> Result<BranchFate> {
-    let Some(tip) = repo.resolve(&format!("refs/heads/{}", slot.branch)) else { return Ok(BranchFate::Gone) };
+fn branch_fate(
+    repo: &Repo,
+    slot: &Slot,
+    args: &Rm,
+    losses: &mut Vec<String>,
+) -> Result<BranchFate> {
+    let Some(tip) = repo.resolve(&format!("refs/heads/{}", slot.branch)) else {
+        return Ok(BranchFate::Gone);
+    };
     let base = repo.resolve(&slot.base);
     let upstream_name = repo.upstream(&slot.branch);
     let upstream = upstream_name.as_deref().and_then(|u| repo.resolve(u));
@@ -104,14 +152,25 @@ fn branch_fate(repo: &Repo, slot: &Slot, args: &Rm, losses: &mut Vec<String>) ->
         Some(base) => repo.count_unique(tip, &[base])?,
         None => usize::MAX,
     };
-    let unsaved = repo.count_unique(tip, &[base, upstream].into_iter().flatten().collect::<Vec<_>>())?;
+    let unsaved = repo.count_unique(
+        tip,
+        &[base, upstream].into_iter().flatten().collect::<Vec<_>>(),
+    )?;
     let where_ = match &upstream_name {
         Some(up) => format!("nor on its upstream {up}"),
         None => "and it has no upstream".to_string(),
     };
     if unsaved > 0 && !args.keep_branch {
-        let list = commit_list(repo, &slot.branch, &[slot.base.as_str()], upstream_name.as_deref());
-        losses.push(format!("branch {} has {unsaved} commit(s) not merged into {} {where_}:{list}", slot.branch, slot.base));
+        let list = commit_list(
+            repo,
+            &slot.branch,
+            &[slot.base.as_str()],
+            upstream_name.as_deref(),
+        );
+        losses.push(format!(
+            "branch {} has {unsaved} commit(s) not merged into {} {where_}:{list}",
+            slot.branch, slot.base
+        ));
     }
     if unmerged == 0 && !args.keep_branch && (slot.created_branch || args.delete_branch) {
         return Ok(BranchFate::Delete);
@@ -131,7 +190,15 @@ fn branch_fate(repo: &Repo, slot: &Slot, args: &Rm, losses: &mut Vec<String>) ->
 
 fn commit_list(repo: &Repo, branch: &str, hide: &[&str], upstream: Option<&str>) -> String {
     let mut cmd = repo.git();
-    cmd.args(["log", "--oneline", "--no-decorate", "-n", "5", &format!("refs/heads/{branch}"), "--not"]);
+    cmd.args([
+        "log",
+        "--oneline",
+        "--no-decorate",
+        "-n",
+        "5",
+        &format!("refs/heads/{branch}"),
+        "--not",
+    ]);
     cmd.args(hide.iter().filter(|h| repo.resolve(h).is_some()));
     if let Some(up) = upstream.filter(|u| repo.resolve(u).is_some()) {
         cmd.arg(up);
@@ -146,15 +213,26 @@ fn commit_list(repo: &Repo, branch: &str, hide: &[&str], upstream: Option<&str>)
 fn sample(list: &[String]) -> String {
     let shown: Vec<&str> = list.iter().take(5).map(String::as_str).collect();
     let more = list.len().saturating_sub(5);
-    if more > 0 { format!("{} and {more} more", shown.join(", ")) } else { shown.join(", ") }
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
 }
 
 fn same_path(a: &std::path::Path, b: &std::path::Path) -> bool {
-    a == b || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
+    a == b
+        || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<()> {
-    let Plan { mut slot, ignored, branch, locked, .. } = plan;
+    let Plan {
+        mut slot,
+        ignored,
+        branch,
+        locked,
+        ..
+    } = plan;
     let common = &ctx.repo.common_dir;
     let mut steps = txn::Txn::new();
     steps.step("mark")?;
@@ -206,6 +284,10 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<()> {
     super::add::release_lease(common, &slot.name)?;
     steps.commit();
     let _ = args;
-    eprintln!("git-agent: removed slot {} ({})", slot.name, slot.path.display());
+    eprintln!(
+        "git-agent: removed slot {} ({})",
+        slot.name,
+        slot.path.display()
+    );
     Ok(())
 }
