@@ -137,7 +137,7 @@ impl Repo {
         let merge = config.string(format!("branch.{branch}.merge").as_str())?;
         let merge = merge.to_string();
         let short = merge.strip_prefix("refs/heads/")?;
-        if remote.as_ref() == "." {
+        if *remote == "." {
             return Some(short.to_string());
         }
         Some(format!("{remote}/{short}"))
