@@ -133,11 +133,11 @@ impl Repo {
     /// The upstream of a local branch (`origin/x`) from `branch.<name>.remote/merge`.
     pub fn upstream(&self, branch: &str) -> Option<String> {
         let config = self.gix.config_snapshot();
-        let remote = config.string(format!("branch.{branch}.remote").as_str())?;
+        let remote = config.string(format!("branch.{branch}.remote").as_str())?.to_string();
         let merge = config.string(format!("branch.{branch}.merge").as_str())?;
         let merge = merge.to_string();
         let short = merge.strip_prefix("refs/heads/")?;
-        if *remote == "." {
+        if remote == "." {
             return Some(short.to_string());
         }
         Some(format!("{remote}/{short}"))
