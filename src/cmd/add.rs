@@ -540,16 +540,21 @@ fn write_env_file(slot: &Slot, env: &BTreeMap<String, String>, txn: &mut Txn) ->
 }
 
 /// Removes the slot's lease from the registry and its record.
+/// The record goes first: a lease without a record is an orphan that `prune` drops, and the
+/// registry's list of known repositories only keeps those that still hold records.
 pub fn release_lease(common: &Path, name: &str) -> Result<()> {
+    slot::remove_record(common, name)?;
     let mut locked = registry::Locked::acquire()?;
     if locked.registry.remove(common, name).is_some() {
         locked.save()?;
     }
-    slot::remove_record(common, name)
+    Ok(())
 }
 
 fn report(slot: &Slot, json: bool) -> Result<()> {
-    let ports: Vec<String> = slot.ports.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut by_port: Vec<(&String, &u16)> = slot.ports.iter().collect();
+    by_port.sort_by_key(|(_, port)| **port);
+    let ports: Vec<String> = by_port.iter().map(|(k, v)| format!("{k}={v}")).collect();
     eprintln!(
         "git-agent: slot {} ready on branch {} ({})",
         slot.name,

@@ -36,9 +36,17 @@ pub fn run(args: &Ls) -> Result<()> {
             .map(|slot| {
                 let with_status = !args.no_status;
                 scope.spawn(move || {
-                    let listening = slot.ports.iter().map(|(k, p)| (k.clone(), ports::listening(*p))).collect();
+                    let listening = slot
+                        .ports
+                        .iter()
+                        .map(|(k, p)| (k.clone(), ports::listening(*p)))
+                        .collect();
                     let git = with_status.then(|| git_state(&slot));
-                    Row { slot, listening, git }
+                    Row {
+                        slot,
+                        listening,
+                        git,
+                    }
                 })
             })
             .collect();
@@ -53,11 +61,17 @@ pub fn run(args: &Ls) -> Result<()> {
 
 fn git_state(slot: &Slot) -> GitState {
     if !slot.path.is_dir() {
-        return GitState { missing: true, ..Default::default() };
+        return GitState {
+            missing: true,
+            ..Default::default()
+        };
     }
     match read_git_state(&slot.path, &slot.base) {
         Ok(state) => state,
-        Err(e) => GitState { error: Some(format!("{e:#}")), ..Default::default() },
+        Err(e) => GitState {
+            error: Some(format!("{e:#}")),
+            ..Default::default()
+        },
     }
 }
 
@@ -69,7 +83,10 @@ fn read_git_state(path: &Path, base: &str) -> Result<GitState> {
         .into_iter(Vec::<gix::bstr::BString>::new())?
         .filter_map(Result::ok)
         .count();
-    let mut state = GitState { changes, ..Default::default() };
+    let mut state = GitState {
+        changes,
+        ..Default::default()
+    };
     if let (Ok(head), Ok(base)) = (repo.head_id(), repo.rev_parse_single(base)) {
         let (head, base) = (head.detach(), base.detach());
         state.ahead = Some(repo.rev_walk([head]).with_hidden([base]).all()?.count());
@@ -86,7 +103,11 @@ fn git_text(git: &Option<GitState>) -> String {
     if let Some(e) = &git.error {
         return format!("error: {e}");
     }
-    let mut text = if git.changes == 0 { "clean".to_string() } else { format!("dirty({})", git.changes) };
+    let mut text = if git.changes == 0 {
+        "clean".to_string()
+    } else {
+        format!("dirty({})", git.changes)
+    };
     match (git.ahead, git.behind) {
         (Some(0), Some(0)) | (None, _) | (_, None) => {}
         (Some(a), Some(b)) => text.push_str(&format!(" +{a}/-{b}")),
@@ -99,13 +120,17 @@ fn table(rows: &[Row]) -> String {
         eprintln!("git-agent: no slots yet; create one with `git agent add <branch>`");
         return String::new();
     }
-    let mut cells = vec![["SLOT", "BRANCH", "PORTS", "DATABASE", "GIT", "PATH"].map(String::from).to_vec()];
+    let mut cells = vec![
+        ["SLOT", "BRANCH", "PORTS", "DATABASE", "GIT", "PATH"]
+            .map(String::from)
+            .to_vec(),
+    ];
     let mut any_listening = false;
     for row in rows {
-        let ports: Vec<String> = row
-            .slot
-            .ports
-            .iter()
+        let mut by_port: Vec<(&String, &u16)> = row.slot.ports.iter().collect();
+        by_port.sort_by_key(|(_, port)| **port);
+        let ports: Vec<String> = by_port
+            .into_iter()
             .map(|(name, port)| {
                 let on = row.listening.get(name).copied().unwrap_or(false);
                 any_listening |= on;
@@ -120,12 +145,20 @@ fn table(rows: &[Row]) -> String {
             name,
             row.slot.branch.clone(),
             ports.join(","),
-            row.slot.resources.database.as_ref().map(services::describe_database).unwrap_or_else(|| "-".into()),
+            database_text(&row.slot),
             git_text(&row.git),
             row.slot.path.display().to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..6).map(|c| cells.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..6)
+        .map(|c| {
+            cells
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut out = String::new();
     for row in &cells {
         let mut line = String::new();
@@ -143,6 +176,16 @@ fn table(rows: &[Row]) -> String {
         out.push_str("(* = something is listening on the port)\n");
     }
     out
+}
+
+/// The database, with the slot's own directory left out of paths inside it.
+fn database_text(slot: &Slot) -> String {
+    let Some(db) = &slot.resources.database else {
+        return "-".into();
+    };
+    let text = services::describe_database(db);
+    let root = format!("{}/", slot.path.display());
+    text.replace(&root, "")
 }
 
 fn row_json(row: &Row) -> serde_json::Value {

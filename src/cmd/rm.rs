@@ -87,7 +87,7 @@ fn plan(repo: &Repo, slot: Slot, args: &Rm) -> Result<Plan> {
                 ));
             }
         }
-        ignored = changes.ignored;
+        ignored = own_files_left_out(&slot, changes.ignored);
         if let Some(wt) = repo
             .worktrees()?
             .into_iter()
@@ -208,6 +208,26 @@ fn commit_list(repo: &Repo, branch: &str, hide: &[&str], upstream: Option<&str>)
         Ok(text) => text.lines().map(|l| format!("\n        {l}")).collect(),
         Err(_) => String::new(),
     }
+}
+
+/// Ignored files removal destroys, minus git-agent's own: its directory, and the env file
+/// unless the user wrote lines of their own into it (then it is named, so they know).
+fn own_files_left_out(slot: &Slot, ignored: Vec<String>) -> Vec<String> {
+    ignored
+        .into_iter()
+        .filter_map(|path| {
+            if path == ".git-agent/" {
+                return None;
+            }
+            if path == slot.env_file {
+                let text = std::fs::read_to_string(slot.path.join(&path)).unwrap_or_default();
+                let own = crate::envfile::without_block(&text).unwrap_or(text);
+                let lines = own.lines().filter(|l| !l.trim().is_empty()).count();
+                return (lines > 0).then(|| format!("{path} ({lines} line(s) of your own)"));
+            }
+            Some(path)
+        })
+        .collect()
 }
 
 fn sample(list: &[String]) -> String {
