@@ -109,6 +109,19 @@ impl Config {
         Ok(config)
     }
 
+    /// Only the user's own settings, for commands on existing slots: a broken repository
+    /// template must never stop anyone from running, inspecting or removing a slot.
+    pub fn load_user_only() -> Result<Config> {
+        let user = load_user()?;
+        Ok(Config {
+            template: user.defaults,
+            template_file: None,
+            template_text: String::new(),
+            hook: user.hook,
+            trust: user.trust,
+        })
+    }
+
     pub fn env_file(&self) -> &str {
         self.template.worktree.env_file.as_deref().unwrap_or(DEFAULT_ENV_FILE)
     }

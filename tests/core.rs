@@ -477,6 +477,13 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         }
         assert_nothing_left(&env, &repo, &slot_dir(&env, "bad", "feat"), "feat");
     }
+    // A broken template never blocks commands on existing slots.
+    std::fs::remove_file(repo.join(".git-agent.toml")).unwrap();
+    env.ok(&repo, &["add", "existing"]);
+    std::fs::write(repo.join(".git-agent.toml"), "[env\n").unwrap();
+    env.ok(&repo, &["exec", "existing", "--", "true"]);
+    env.ok(&repo, &["env", "existing"]);
+    env.ok(&repo, &["rm", "existing"]);
     std::fs::remove_file(repo.join(".git-agent.toml")).unwrap();
     for branch in ["-rf", "a..b", "has space", "end.lock", "HEAD~1"] {
         let out = env.run(&repo, &["add", "--", branch]);

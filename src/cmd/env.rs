@@ -10,7 +10,7 @@ use crate::slot::{self, Slot};
 use crate::{envfile, output, quote};
 
 pub fn run(args: &Env) -> Result<()> {
-    let ctx = Ctx::load()?;
+    let ctx = Ctx::load_existing()?;
     let slot = match &args.slot {
         Some(name) => slot::find(&ctx.repo.common_dir, name)?,
         None => containing(&ctx.repo.common_dir, &ctx.cwd)?,

@@ -8,7 +8,7 @@ use crate::cli::Exec;
 use crate::slot;
 
 pub fn run(args: &Exec) -> Result<()> {
-    let ctx = Ctx::load()?;
+    let ctx = Ctx::load_existing()?;
     let slot = slot::find(&ctx.repo.common_dir, &args.slot)?;
     if !slot.path.is_dir() {
         bail!("the directory of slot {} is gone ({}); `git agent prune` forgets it", slot.name, slot.path.display());

@@ -43,6 +43,15 @@ impl Ctx {
         Ok(Ctx { repo, config, cwd })
     }
 
+    /// For commands on existing slots, which need the user's trust settings but not the
+    /// repository's template (so a broken template cannot block them).
+    pub fn load_existing() -> Result<Ctx> {
+        let cwd = current_dir()?;
+        let repo = Repo::discover(&cwd)?;
+        let config = Config::load_user_only()?;
+        Ok(Ctx { repo, config, cwd })
+    }
+
     /// A slot's variables for running programs: the env file as data, filtered; the record's
     /// block if the file cannot be read.
     pub fn slot_env(&self, slot: &crate::slot::Slot) -> std::collections::BTreeMap<String, String> {

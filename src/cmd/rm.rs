@@ -28,7 +28,7 @@ struct Plan {
 
 pub fn run(args: &Rm) -> Result<()> {
     txn::install_handler();
-    let ctx = Ctx::load()?;
+    let ctx = Ctx::load_existing()?;
     let mut plans = Vec::new();
     for wanted in &args.slots {
         let slot = slot::find(&ctx.repo.common_dir, wanted)?;
