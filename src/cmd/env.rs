@@ -22,6 +22,7 @@ pub fn run(args: &Env) -> Result<()> {
         if let Some(redis) = &slot.resources.redis {
             value["redis_prefix"] = redis.prefix.clone().into();
         }
+        value["database_url"] = crate::services::database_url(&slot.resources, &vars).into();
         return output::print_json(&value);
     }
     let mut text = String::new();
