@@ -143,12 +143,20 @@ impl Locked {
         // The repositories, kept apart so a damaged registry can be rebuilt from their records.
         let mut repos: Vec<String> = self.registry.slots.iter().map(|s| s.repo.to_string_lossy().into_owned()).collect();
         let known = std::fs::read_to_string(self.dir.join("repos")).unwrap_or_default();
-        repos.extend(known.lines().filter(|l| Path::new(l).exists()).map(str::to_string));
+        // A repository whose records are all gone has nothing to rebuild from; dropping it keeps
+        // an `add` that was rolled back from leaving a trace here.
+        repos.extend(known.lines().filter(|l| has_records(Path::new(l))).map(str::to_string));
         repos.sort();
         repos.dedup();
         let text: String = repos.iter().filter(|r| !r.contains('\n')).map(|r| format!("{r}\n")).collect();
         fsutil::write_atomic(&self.dir.join("repos"), text.as_bytes())
     }
+}
+
+fn has_records(common: &Path) -> bool {
+    std::fs::read_dir(crate::slot::slots_dir(common))
+        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".toml")))
+        .unwrap_or(false)
 }
 
 fn lock_file(dir: &Path) -> Result<File> {

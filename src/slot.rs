@@ -63,6 +63,13 @@ pub struct Slot {
     /// The process that is creating or removing the slot, to tell a live one from a dead one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// Directories `add` created to hold the worktree (deepest first), recorded before they
+    /// are made so that `prune` can take them back, if still empty, after a killed `add`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub made_dirs: Vec<PathBuf>,
+    /// Lines `add` appended to the repository's `info/exclude`, recorded likewise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<String>,
 }
 
 pub fn slots_dir(common_dir: &Path) -> PathBuf {

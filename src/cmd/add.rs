@@ -167,6 +167,8 @@ fn create(
             task: None,
             created: slot::now(),
             pid: Some(std::process::id()),
+            made_dirs: Vec::new(),
+            excluded: Vec::new(),
         };
         slot::save(&common, &slot)?;
         locked.registry.slots.push(Entry {
@@ -192,10 +194,10 @@ fn create(
     }
 
     txn.step("worktree")?;
-    add_worktree(repo, &slot, how, txn)?;
+    add_worktree(repo, &mut slot, how, txn)?;
 
     txn.step("exclude")?;
-    ensure_ignored(repo, &slot, txn)?;
+    ensure_ignored(repo, &mut slot, txn)?;
 
     let vars = slot_vars(ctx, &slot);
     let services_ctx = services::Context {
@@ -331,7 +333,7 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-fn add_worktree(repo: &Repo, slot: &Slot, how: &BranchPlan, txn: &mut Txn) -> Result<()> {
+fn add_worktree(repo: &Repo, slot: &mut Slot, how: &BranchPlan, txn: &mut Txn) -> Result<()> {
     let path = slot.path.to_string_lossy().into_owned();
     let mut cmd = repo.git();
     cmd.args(["worktree", "add", "--quiet"]);
@@ -347,20 +349,28 @@ fn add_worktree(repo: &Repo, slot: &Slot, how: &BranchPlan, txn: &mut Txn) -> Re
         }
     }
     let parent = slot.path.parent().context("the slot path has no parent")?;
-    let made_parent = !parent.exists();
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("could not create {}", parent.display()))?;
-    if made_parent {
-        let dir = parent.to_path_buf();
+    // Recorded before they are made, so that `prune` can take them back after a SIGKILL.
+    let made: Vec<PathBuf> = parent
+        .ancestors()
+        .take_while(|d| !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    if !made.is_empty() {
+        slot.made_dirs = made.clone();
+        slot::save(&repo.common_dir, slot)?;
         txn.on_undo(
-            format!("removed the empty directory {}", dir.display()),
+            format!(
+                "removed the empty directory {}",
+                made[made.len() - 1].display()
+            ),
             move || {
-                // Only if still empty: other slots may have been created in it meanwhile.
-                let _ = std::fs::remove_dir(&dir);
+                remove_empty_dirs(&made);
                 Ok(())
             },
         );
     }
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("could not create {}", parent.display()))?;
     // Registered before the worktree's undo so that it runs after it: git refuses to delete a
     // branch that a worktree still has checked out. `git worktree add -b` may also leave the
     // branch behind when the checkout itself fails.
@@ -416,7 +426,7 @@ pub fn repo_lock(common: &Path) -> Result<std::fs::File> {
 
 /// The env file must not be tracked (writing it would dirty the tree and could be committed);
 /// if it is not ignored, it and git-agent's own directory go into `info/exclude`.
-fn ensure_ignored(repo: &Repo, slot: &Slot, txn: &mut Txn) -> Result<()> {
+fn ensure_ignored(repo: &Repo, slot: &mut Slot, txn: &mut Txn) -> Result<()> {
     let mut cmd = git::git_in(&slot.path);
     cmd.args(["ls-files", "--error-unmatch", "--", &slot.env_file]);
     if git::output(&mut cmd)?.status.success() {
@@ -442,8 +452,7 @@ fn ensure_ignored(repo: &Repo, slot: &Slot, txn: &mut Txn) -> Result<()> {
     }
     let _lock = repo_lock(&repo.common_dir)?;
     let exclude = repo.common_dir.join("info").join("exclude");
-    let before = std::fs::read_to_string(&exclude).ok();
-    let mut text = before.clone().unwrap_or_default();
+    let mut text = std::fs::read_to_string(&exclude).unwrap_or_default();
     let missing: Vec<&String> = wanted
         .iter()
         .filter(|p| !text.lines().any(|l| l.trim() == p.as_str()))
@@ -458,29 +467,52 @@ fn ensure_ignored(repo: &Repo, slot: &Slot, txn: &mut Txn) -> Result<()> {
         text.push_str(pattern);
         text.push('\n');
     }
-    fsutil::write_atomic_mode(&exclude, text.as_bytes(), 0o644)?;
     let added: Vec<String> = missing.iter().map(|s| s.to_string()).collect();
+    slot.excluded = added.clone();
+    slot::save(&repo.common_dir, slot)?;
+    fsutil::write_atomic_mode(&exclude, text.as_bytes(), 0o644)?;
+    let (common, name) = (repo.common_dir.clone(), slot.name.clone());
     txn.on_undo(
         format!("removed {} from {}", added.join(" "), exclude.display()),
-        move || {
-            let _lock = repo_lock(
-                exclude
-                    .parent()
-                    .and_then(Path::parent)
-                    .unwrap_or(Path::new(".")),
-            )?;
-            let now = std::fs::read_to_string(&exclude).unwrap_or_default();
-            let kept: String = now
-                .split_inclusive('\n')
-                .filter(|l| !added.iter().any(|a| l.trim_end() == a))
-                .collect();
-            match (&before, kept.is_empty()) {
-                (None, true) => std::fs::remove_file(&exclude).or_else(ignore_missing),
-                _ => fsutil::write_atomic_mode(&exclude, kept.as_bytes(), 0o644),
-            }
-        },
+        move || take_back_excludes(&common, &added, &name),
     );
     Ok(())
+}
+
+/// Removes lines an `add` appended to `info/exclude`, unless another slot of the repository
+/// (made meanwhile by a concurrent `add`) relies on them.
+pub fn take_back_excludes(common: &Path, added: &[String], name: &str) -> Result<()> {
+    let _lock = repo_lock(common)?;
+    if slot::load_all(common)?.iter().any(|s| s.name != name) {
+        return Ok(());
+    }
+    let exclude = common.join("info").join("exclude");
+    let now = match std::fs::read_to_string(&exclude) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("could not read {}", exclude.display())),
+    };
+    let kept: String = now
+        .split_inclusive('\n')
+        .filter(|l| !added.iter().any(|a| l.trim_end() == a))
+        .collect();
+    if kept.is_empty() {
+        // Nothing else was in it: an empty exclude file and none are the same to git.
+        std::fs::remove_file(&exclude).or_else(ignore_missing)
+    } else if kept != now {
+        fsutil::write_atomic_mode(&exclude, kept.as_bytes(), 0o644)
+    } else {
+        Ok(())
+    }
+}
+
+/// Removes the directories an `add` created (deepest first), as long as they are empty.
+pub fn remove_empty_dirs(dirs: &[PathBuf]) {
+    for dir in dirs {
+        if std::fs::remove_dir(dir).is_err() {
+            break;
+        }
+    }
 }
 
 fn ignore_missing(e: std::io::Error) -> Result<()> {

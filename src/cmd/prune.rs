@@ -73,6 +73,8 @@ fn forget(repo: &Repo, slot: &Slot) -> Result<()> {
         eprintln!("git-agent: released {done}");
     }
     let mut keep_branch = !slot.created_branch;
+    // Git's own locks fail rather than wait; a concurrent `add` must not see them held.
+    let lock = super::add::repo_lock(&repo.common_dir)?;
     if slot.path.exists() && !slot.adopted {
         let clean = git::changes(&slot.path).map(|c| c.is_clean()).unwrap_or(false);
         if clean || slot.state == State::Removing {
@@ -87,8 +89,9 @@ fn forget(repo: &Repo, slot: &Slot) -> Result<()> {
     let mut cmd = repo.git();
     cmd.args(["worktree", "prune"]);
     git::run(cmd)?;
-    if !keep_branch && slot.state == State::Creating {
-        // A branch made by an add that never finished holds no commits of its own.
+    // A branch made by an `add` that never finished holds no commits of its own; a `rm` that
+    // was cut short had decided to delete it (`created_branch` then says so) when merged.
+    if !keep_branch {
         if let Some(tip) = repo.resolve(&format!("refs/heads/{}", slot.branch)) {
             let base = repo.resolve(&slot.base);
             let own = base.map(|b| repo.count_unique(tip, &[b]).unwrap_or(1)).unwrap_or(1);
@@ -98,6 +101,11 @@ fn forget(repo: &Repo, slot: &Slot) -> Result<()> {
                 let _ = git::run(cmd);
             }
         }
+    }
+    drop(lock);
+    if slot.state == State::Creating {
+        super::add::remove_empty_dirs(&slot.made_dirs);
+        super::add::take_back_excludes(&repo.common_dir, &slot.excluded, &slot.name)?;
     }
     super::add::release_lease(&repo.common_dir, &slot.name)
 }

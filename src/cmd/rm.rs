@@ -258,6 +258,9 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<()> {
     steps.step("mark")?;
     slot.state = State::Removing;
     slot.pid = Some(std::process::id());
+    // From here on the record says whether the branch goes, for a `prune` that finishes the
+    // job after this process is killed (it deletes it only if merged, like rm by default).
+    slot.created_branch = branch == BranchFate::Delete;
     slot::save(common, &slot)?;
     if !ignored.is_empty() {
         eprintln!(
