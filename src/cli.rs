@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::{ArgValueCandidates, ArgValueCompleter};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,17 +40,31 @@ pub enum Command {
     Rm(Rm),
     /// Forget slots whose directory is gone and roll back slots a killed `add` left behind
     Prune(Prune),
+    /// Move the shell into a slot, or with no SLOT to the main worktree (needs `init`)
+    Cd(Cd),
+    /// Print the shell integration script: env on cd, cd after add, completion
+    ///
+    /// Put it in your shell's startup file: `eval "$(git agent init bash)"` in ~/.bashrc,
+    /// `eval "$(git agent init zsh)"` in ~/.zshrc (after compinit), `git agent init fish | source`
+    /// in ~/.config/fish/config.fish.
+    Init(Init),
+    /// Install the man pages next to the binary, where `man` and `git agent --help` find them
+    InstallMan(InstallMan),
+    /// Run by the shell hook when the shell enters, leaves or switches slots
+    #[command(hide = true)]
+    HookEnv(HookEnv),
 }
 
 #[derive(Debug, Args)]
 pub struct Add {
     /// The branch: a new one, an existing local one, or a remote one (origin/x)
+    #[arg(add = ArgValueCompleter::new(crate::complete::branches))]
     pub branch: String,
     /// The slot's name (default: the branch made safe for paths, feature/auth → feature-auth)
     #[arg(long, value_name = "SLOT")]
     pub name: Option<String>,
     /// What a new branch starts from (default: [worktree] base, else HEAD)
-    #[arg(long, value_name = "REF")]
+    #[arg(long, value_name = "REF", add = ArgValueCompleter::new(crate::complete::branches))]
     pub from: Option<String>,
     /// Where the worktree goes (default: [worktree] path, else ../{repo}-worktrees/{slot})
     #[arg(long, value_name = "DIR")]
@@ -57,6 +72,9 @@ pub struct Add {
     /// Print the new slot as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    /// Do not move the shell into the new slot (with shell integration, it does when run from a terminal)
+    #[arg(long)]
+    pub no_cd: bool,
     /// A command to run in the new slot with its environment; git-agent exits with its status
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -82,6 +100,7 @@ pub enum Shell {
 #[derive(Debug, Args)]
 pub struct Env {
     /// The slot (default: the slot containing the current directory)
+    #[arg(add = ArgValueCandidates::new(crate::complete::slots))]
     pub slot: Option<String>,
     /// Print as a JSON object
     #[arg(long, conflicts_with_all = ["shell", "dotenv"])]
@@ -97,6 +116,7 @@ pub struct Env {
 #[derive(Debug, Args)]
 pub struct Exec {
     /// The slot (name or branch)
+    #[arg(add = ArgValueCandidates::new(crate::complete::slots))]
     pub slot: String,
     /// The command and its arguments
     #[arg(last = true, required = true, value_name = "CMD")]
@@ -106,13 +126,14 @@ pub struct Exec {
 #[derive(Debug, Args)]
 pub struct SlotArg {
     /// The slot (name or branch)
+    #[arg(add = ArgValueCandidates::new(crate::complete::slots))]
     pub slot: String,
 }
 
 #[derive(Debug, Args)]
 pub struct Rm {
     /// The slots (names or branches)
-    #[arg(required = true)]
+    #[arg(required = true, add = ArgValueCandidates::new(crate::complete::slots))]
     pub slots: Vec<String>,
     /// Remove even if uncommitted changes, untracked files or unpushed commits would be lost
     #[arg(long, short)]
@@ -133,4 +154,34 @@ pub struct Prune {
     /// Rebuild a damaged machine-wide registry from the slot records of known repositories
     #[arg(long)]
     pub repair: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Cd {
+    /// The slot (name or branch); without it, the main worktree
+    #[arg(add = ArgValueCandidates::new(crate::complete::slots))]
+    pub slot: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct Init {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: Shell,
+    /// Print only the completion script (what `completions/` holds, for packaging)
+    #[arg(long)]
+    pub completions: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallMan {
+    /// Where to write the pages (default: share/man/man1 beside the binary's bin directory)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HookEnv {
+    /// The shell's current directory ($PWD)
+    pub dir: PathBuf,
 }

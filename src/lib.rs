@@ -2,11 +2,13 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod complete;
 pub mod config;
 pub mod envfile;
 pub mod error;
 pub mod fsutil;
 pub mod git;
+pub mod man;
 pub mod names;
 pub mod output;
 pub mod paths;
@@ -14,6 +16,7 @@ pub mod ports;
 pub mod quote;
 pub mod registry;
 pub mod services;
+pub mod shell;
 pub mod slot;
 pub mod slotenv;
 pub mod template;
@@ -23,6 +26,9 @@ use clap::Parser;
 
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn run() -> i32 {
+    // A TAB in the shell runs us with GIT_AGENT_COMPLETE set: answer and exit, before anything
+    // else reads the command line or writes to stdout.
+    complete::complete_if_asked();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

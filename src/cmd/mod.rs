@@ -9,8 +9,12 @@ use crate::config::Config;
 use crate::git::Repo;
 
 mod add;
+mod cd;
 mod env;
 mod exec;
+pub mod hook_env;
+mod init;
+mod install_man;
 mod ls;
 mod path;
 mod prune;
@@ -25,6 +29,10 @@ pub fn run(command: Command) -> Result<()> {
         Command::Path(args) => path::run(&args),
         Command::Rm(args) => rm::run(&args),
         Command::Prune(args) => prune::run(&args),
+        Command::Cd(args) => cd::run(&args),
+        Command::Init(args) => init::run(&args),
+        Command::InstallMan(args) => install_man::run(&args),
+        Command::HookEnv(args) => hook_env::run(&args),
     }
 }
 
