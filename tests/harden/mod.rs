@@ -208,6 +208,28 @@ impl Paused {
         step: &str,
         extra: &[(&str, &str)],
     ) -> Paused {
+        Paused::spawn(env, dir, args, step, extra, None)
+    }
+
+    /// Like `start`, with stderr going to `log`, which can be read while the process waits.
+    pub fn start_with_stderr(
+        env: &Env,
+        dir: &Path,
+        args: &[&str],
+        step: &str,
+        log: &Path,
+    ) -> Paused {
+        Paused::spawn(env, dir, args, step, &[], Some(log))
+    }
+
+    fn spawn(
+        env: &Env,
+        dir: &Path,
+        args: &[&str],
+        step: &str,
+        extra: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> Paused {
         let file = env
             .root()
             .join(format!("pause-{}-{step}", std::process::id()));
@@ -217,7 +239,10 @@ impl Paused {
             .env("GIT_AGENT_TEST_PAUSE_AT", step)
             .env("GIT_AGENT_TEST_PAUSE_FILE", &file)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(match log {
+                Some(log) => Stdio::from(std::fs::File::create(log).unwrap()),
+                None => Stdio::piped(),
+            })
             .process_group(0);
         for (k, v) in extra {
             cmd.env(k, v);
