@@ -102,8 +102,14 @@ pub fn dangerous_name(name: &str) -> bool {
         "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "SSH_AUTH_SOCK", "XDG_CONFIG_HOME",
         "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "path", "fpath", "cdpath",
         "manpath", "module_path",
+        // zsh expands prompts (with PROMPT_SUBST, commands in them) and runs these hook arrays;
+        // readline macros can type commands; PWD/OLDPWD would mislead the shell and its hook.
+        "PROMPT", "PROMPT2", "PROMPT3", "PROMPT4", "RPROMPT", "RPROMPT2", "RPS1", "RPS2", "SPROMPT",
+        "precmd_functions", "preexec_functions", "chpwd_functions", "periodic_functions",
+        "zshaddhistory_functions", "zshexit_functions", "INPUTRC", "PWD", "OLDPWD",
     ];
-    const PREFIXES: &[&str] = &["LD_", "DYLD_", "GIT_", "fish_", "BASH_FUNC_", "__GIT_AGENT"];
+    // `__ga_*` and `__git_agent*` are the shell hook's own variables (one names the binary it runs).
+    const PREFIXES: &[&str] = &["LD_", "DYLD_", "GIT_", "fish_", "BASH_FUNC_", "__GIT_AGENT", "__ga_", "__git_agent"];
     // GIT_AGENT_SLOT is git-agent's own, harmless variable; other GIT_* change what git does.
     name != "GIT_AGENT_SLOT" && (EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p)))
 }

@@ -36,6 +36,12 @@ pub fn run(args: &Add) -> Result<()> {
         let env = ctx.slot_env(&created);
         return super::run_child(&created.path, &args.command, &env);
     }
+    // With shell integration, the user's shell moves into the slot at its next prompt.
+    if !args.no_cd
+        && let Err(e) = crate::shell::send_cd(&created.path)
+    {
+        eprintln!("git-agent: warning: could not move the shell into the slot: {e:#}");
+    }
     Ok(())
 }
 

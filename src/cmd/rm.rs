@@ -61,7 +61,13 @@ pub fn run(args: &Rm) -> Result<()> {
         bail!("{text}");
     }
     for plan in plans {
+        let stood_inside = ctx.cwd.starts_with(&plan.slot.path);
         remove(&ctx, plan, args)?;
+        // The shell stood in the directory just removed: with shell integration, it moves to
+        // the main worktree at its next prompt.
+        if stood_inside && let Err(e) = crate::shell::send_cd(&ctx.repo.main_worktree) {
+            eprintln!("git-agent: warning: could not move the shell out of the removed slot: {e:#}");
+        }
     }
     Ok(())
 }
