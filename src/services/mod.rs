@@ -252,12 +252,13 @@ fn check(t: &Template) -> Result<()> {
             );
         }
     }
-    if let Some(r) = &t.redis {
-        if redis_isolation(r)? && r.url.is_none() {
-            bail!(
-                "redis.isolation = \"db\" needs redis.url, the server whose numbered databases the slots share"
-            );
-        }
+    if let Some(r) = &t.redis
+        && redis_isolation(r)?
+        && r.url.is_none()
+    {
+        bail!(
+            "redis.isolation = \"db\" needs redis.url, the server whose numbered databases the slots share"
+        );
     }
     Ok(())
 }

@@ -161,8 +161,7 @@ pub fn url_with_db(url: &str, db: u32) -> String {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
     };
-    if base.starts_with("redis://") {
-        let after = &base["redis://".len()..];
+    if let Some(after) = base.strip_prefix("redis://") {
         let authority = after.split('/').next().unwrap_or(after);
         let query = query.map(|q| format!("?{q}")).unwrap_or_default();
         return format!("redis://{authority}/{db}{query}");
