@@ -357,6 +357,66 @@ fn add_rolls_back_its_database_and_a_second_rm_finishes_a_failed_one() {
     assert!(slots(&env, &dir).is_empty());
 }
 
+/// Starts `add` paused at the env file step (the database exists by then) and returns it.
+fn paused_add(env: &Env, dir: &Path, pg: &Postgres, branch: &str) -> std::process::Child {
+    let pause = env
+        .root()
+        .join(format!("pause-{}", branch.replace('/', "-")));
+    let mut add = cmd(env, dir, Some(pg), &["add", branch]);
+    add.env("GIT_AGENT_TEST_PAUSE_AT", "envfile")
+        .env("GIT_AGENT_TEST_PAUSE_FILE", &pause)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = add.spawn().unwrap();
+    servers::wait_for(
+        || std::fs::read_to_string(&pause).is_ok_and(|t| t.ends_with('\n')),
+        "add to pause",
+    );
+    child
+}
+
+#[test]
+fn interrupted_or_killed_add_leaves_no_database() {
+    let env = Env::new();
+    let pg = Postgres::start();
+    seeded_template(&pg);
+    let dir = repo_with(&env, PG_TEMPLATE);
+
+    // Ctrl-C after the clone: the clone is dropped and add exits 130.
+    let child = paused_add(&env, &dir, &pg, "feature/int");
+    assert_eq!(
+        pg.databases().len(),
+        2,
+        "the clone exists while add is paused"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("undone: dropped the Postgres database app_feature_int_"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(pg.databases(), ["myapp_dev"]);
+
+    // SIGKILL after the clone: the record already names it, so prune drops it.
+    let mut child = paused_add(&env, &dir, &pg, "feature/kill");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(pg.databases().len(), 2);
+    let stderr = ok(&env, &dir, Some(&pg), &["prune"]);
+    assert!(
+        stderr.contains("released postgres:app_feature_kill_"),
+        "{stderr}"
+    );
+    assert_eq!(pg.databases(), ["myapp_dev"]);
+    assert!(slots(&env, &dir).is_empty());
+}
+
 #[test]
 fn postgres_admin_url_and_empty_database_without_template() {
     let env = Env::new();
