@@ -3,9 +3,9 @@
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Component, Path};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers see the old
 /// or the new content, never half of it. The file is created `0600` (it may hold secrets).
@@ -38,4 +38,44 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("could not create {}", dir.display()))
+}
+
+/// Opens (creating it `0600`) and locks a lock file, waiting for the lock.
+pub fn lock(path: &Path) -> Result<fs::File> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("could not open {}", path.display()))?;
+    file.lock()
+        .with_context(|| format!("could not lock {}", path.display()))?;
+    Ok(file)
+}
+
+/// Checks a path that a template gives relative to the slot (the env file, the SQLite
+/// database): a repository must not make git-agent write, or later delete, anything outside
+/// the slot, nor inside its `.git`.
+pub fn check_inside_slot(path: &str) -> Result<()> {
+    let p = Path::new(path);
+    if path.is_empty() {
+        bail!("the path is empty");
+    }
+    if p.is_absolute() {
+        bail!("'{path}' is absolute; give a path relative to the slot, like .env.local");
+    }
+    for part in p.components() {
+        match part {
+            Component::Normal(name) if name == ".git" => {
+                bail!("'{path}' points into .git; give a file of the slot's own")
+            }
+            Component::Normal(_) | Component::CurDir => {}
+            _ => bail!("'{path}' leaves the slot ('..'); give a path inside it"),
+        }
+    }
+    if !p.components().any(|c| matches!(c, Component::Normal(_))) {
+        bail!("'{path}' names the slot itself, not a file in it");
+    }
+    Ok(())
 }

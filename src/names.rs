@@ -43,6 +43,8 @@ pub fn slot_name(branch: &str) -> String {
     if name.is_empty() || name.contains("..") || name.ends_with(".lock") {
         let cleaned = name.replace("..", "-").trim_end_matches(".lock").to_string();
         let base = if cleaned.is_empty() { "slot".to_string() } else { cleaned };
+        // Room for the hash, so the name still passes `check_slot_name` and can be typed.
+        let base: String = base.chars().take(MAX_SLOT_LEN - 7).collect();
         return format!("{base}-{}", short_hash(branch));
     }
     name

@@ -161,13 +161,5 @@ fn has_records(common: &Path) -> bool {
 
 fn lock_file(dir: &Path) -> Result<File> {
     fsutil::create_private_dir(dir)?;
-    let path = dir.join("lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("could not open {}", path.display()))?;
-    file.lock().with_context(|| format!("could not lock {}", path.display()))?;
-    Ok(file)
+    fsutil::lock(&dir.join("lock"))
 }

@@ -82,6 +82,8 @@ fn record_path(common_dir: &Path, name: &str) -> PathBuf {
 
 pub fn save(common_dir: &Path, slot: &Slot) -> Result<()> {
     let text = toml::to_string(slot).context("could not encode the slot record")?;
+    // The records hold database URLs, which may carry passwords.
+    fsutil::create_private_dir(&slots_dir(common_dir))?;
     fsutil::write_atomic(&record_path(common_dir, &slot.name), text.as_bytes())
 }
 
@@ -102,14 +104,18 @@ pub fn load(common_dir: &Path, name: &str) -> Result<Slot> {
     let text = std::fs::read_to_string(&path).with_context(|| format!("could not read {}", path.display()))?;
     let slot: Slot = toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
-            "the slot record {} is damaged ({}); remove it by hand after checking the worktree, \
-             or run `git agent prune`",
+            "the slot record {} is damaged ({}); see `git worktree list` for its worktree and \
+             save or remove that, then delete this file: `git agent prune` then releases its ports",
             path.display(),
             e.message()
         )
     })?;
     if slot.version != VERSION {
-        bail!("the slot record {} has version {}, this git-agent reads version {VERSION}", path.display(), slot.version);
+        bail!(
+            "the slot record {} has version {}, this git-agent reads version {VERSION}; use the git-agent that wrote it",
+            path.display(),
+            slot.version
+        );
     }
     Ok(slot)
 }

@@ -143,6 +143,13 @@ fn create(
             &names_known,
         )?;
     }
+    // A template must not send git-agent's writes outside the slot nor name variables that
+    // take over programs; said before anything is made, naming the file.
+    let file = config.template_file.as_ref().map(|f| f.display().to_string());
+    let file = file.as_deref().unwrap_or("the template");
+    services::check(&config.template).map_err(|e| anyhow::anyhow!("{file}: {e:#}"))?;
+    fsutil::check_inside_slot(config.env_file())
+        .map_err(|e| anyhow::anyhow!("{file}: worktree.env_file: {e:#}"))?;
 
     // Name, path and ports are chosen under the machine-wide lock, and recorded before it is
     // released, so concurrent `add`s never pick the same ones.
@@ -419,15 +426,8 @@ fn add_worktree(repo: &Repo, slot: &mut Slot, how: &BranchPlan, txn: &mut Txn) -
 /// git's own lock files and fail rather than wait when another process holds them.
 pub fn repo_lock(common: &Path) -> Result<std::fs::File> {
     let dir = common.join("agent");
-    std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))
-        .context("could not open the repository lock")?;
-    file.lock().context("could not lock the repository")?;
-    Ok(file)
+    fsutil::create_private_dir(&dir)?;
+    fsutil::lock(&dir.join("lock"))
 }
 
 /// The env file must not be tracked (writing it would dirty the tree and could be committed);

@@ -17,6 +17,8 @@ pub fn run(args: &Prune) -> Result<()> {
         return repair(args.dry_run);
     }
     let repo = Repo::discover(&super::current_dir()?)?;
+    // Stop before forgetting anything if the leases cannot be released (a damaged registry).
+    registry::load()?;
     let mut actions = 0;
     for slot in slot::load_all(&repo.common_dir)? {
         if let Some(why) = stale(&slot) {

@@ -29,6 +29,8 @@ struct Plan {
 pub fn run(args: &Rm) -> Result<()> {
     txn::install_handler();
     let ctx = Ctx::load_existing()?;
+    // A damaged registry would stop the removal at its last step, after the worktree is gone.
+    crate::registry::load()?;
     let mut plans = Vec::new();
     for wanted in &args.slots {
         let slot = slot::find(&ctx.repo.common_dir, wanted)?;

@@ -198,7 +198,7 @@ pub fn var_names(t: &Template) -> Vec<String> {
 
 /// Rejects keys that do not apply to the chosen engine and variable names that could not be
 /// exported, before anything is created.
-fn check(t: &Template) -> Result<()> {
+pub fn check(t: &Template) -> Result<()> {
     if let Some(db) = &t.database {
         let set = |v: &Option<String>| v.is_some();
         let keys: [(&str, bool, &[Engine]); 8] = [
