@@ -71,10 +71,31 @@ pub fn complete_if_asked() {
     if std::env::var_os(VAR).is_none() {
         return;
     }
-    clap_complete::CompleteEnv::with_factory(crate::cli::Cli::command)
+    clap_complete::CompleteEnv::with_factory(command)
         .var(VAR)
         .shells(Shells(&[&BASH, &ZSH, &FISH]))
         .complete();
+}
+
+/// The CLI with each command offered under its own name (`ls`, `rm`): clap's engine sorts
+/// candidates and keeps one per command, which would be the alias (`list`, `remove`).
+fn command() -> clap::Command {
+    let mut cmd = crate::cli::Cli::command();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |sub| {
+            // The process answers one request and exits, so these few names may live forever.
+            let aliases: Vec<&'static str> = sub
+                .get_all_aliases()
+                .map(|a| &*Box::leak(a.into()))
+                .collect();
+            sub.visible_alias(None).aliases(aliases)
+        });
+    }
+    cmd
 }
 
 /// The slots of the repository around the current directory, with their branch as help.
