@@ -8,6 +8,8 @@
 //! relies on timing.
 
 mod harden;
+#[path = "support/servers.rs"]
+mod servers;
 mod support;
 
 use std::collections::BTreeMap;
@@ -308,5 +310,131 @@ impl Fixture {
             leases,
             "{what}: wrong number of leases"
         );
+    }
+}
+
+/// The same with data services on real servers the test starts: a Postgres database cloned
+/// from a template and a numbered Redis database claimed per slot. At every step of `add`
+/// (the `redis` step included), Ctrl-C and SIGKILL + `prune` leave no database and no Redis
+/// key behind, and the user's own databases and keys are never touched; `rm` interrupted at
+/// every step and run again drops them.
+#[test]
+fn services_are_never_left_behind_at_any_step() {
+    let pg = servers::Postgres::start();
+    pg.psql("postgres", "create database myapp_dev");
+    pg.psql(
+        "myapp_dev",
+        "create table items (id int); insert into items values (1), (2)",
+    );
+    pg.psql("postgres", "create database users_own");
+    let redis = servers::Redis::start();
+    redis.fill(0, "user:", 50);
+    let template = format!(
+        "[database]\nengine = \"postgres\"\ntemplate = \"myapp_dev\"\n\n[redis]\nurl = \"{}\"\nisolation = \"db\"\n",
+        redis.url(0)
+    );
+    let pg_env = [
+        ("PGHOST", "127.0.0.1".to_string()),
+        ("PGPORT", pg.port.to_string()),
+        ("PGUSER", "postgres".to_string()),
+    ];
+    let extra: Vec<(&str, &str)> = pg_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let databases = pg.databases();
+    let untouched = |what: &str| {
+        assert_eq!(
+            pg.databases(),
+            databases,
+            "{what}: Postgres databases differ"
+        );
+        assert_eq!(redis.dbsize(0), 50, "{what}: the user's Redis keys changed");
+        for db in 1..16 {
+            assert_eq!(
+                redis.dbsize(db),
+                0,
+                "{what}: Redis database {db} holds keys"
+            );
+        }
+    };
+    let with_services = |f: &Fixture| {
+        std::fs::write(f.app.join(".git-agent.toml"), &template).unwrap();
+        f.env.git(&f.app, &["add", ".git-agent.toml"]);
+        f.env.git(&f.app, &["commit", "-q", "-m", "template"]);
+    };
+    let run = |f: &Fixture, args: &[&str]| {
+        let mut cmd = f.env.cmd(&f.app);
+        cmd.args(args);
+        for (k, v) in &extra {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            support::text(&out.stderr)
+        );
+        support::text(&out.stderr)
+    };
+    let steps: Vec<&str> = ADD_STEPS.iter().chain(SERVICE_ADD_STEPS).copied().collect();
+    for step in &steps {
+        for signal in ["INT", "KILL"] {
+            let f = Fixture::new();
+            with_services(&f);
+            let before = f.snapshot();
+            let done = Paused::start(&f.env, &f.app, &add_args(), step, &extra).signal(signal);
+            if signal == "INT" {
+                assert_eq!(done.status.code(), Some(130), "{step}: {}", done.stderr);
+            } else {
+                run(&f, &["prune"]);
+            }
+            untouched(&format!("SIG{signal} at add step {step}"));
+            f.assert_unchanged(
+                &before,
+                &format!("SIG{signal} at add step {step} (with services)"),
+            );
+        }
+    }
+    // The slot is really made with both services when nothing stops it.
+    let f = Fixture::new();
+    with_services(&f);
+    run(&f, &["add", "base-slot"]);
+    let before = f.snapshot();
+    let dbs_before = pg.databases();
+    run(&f, &["add", "victim"]);
+    assert_eq!(
+        pg.databases().len(),
+        dbs_before.len() + 1,
+        "add made no database"
+    );
+    let victim = f.env.json(&f.app, &["env", "--json", "victim"]);
+    let url = victim["env"]["REDIS_URL"].as_str().unwrap().to_string();
+    let db: u32 = url.rsplit('/').next().unwrap().parse().unwrap();
+    redis.cli(&["-n", &db.to_string(), "SET", "victim-key", "1"]);
+    for step in RM_STEPS {
+        let done = Paused::start(&f.env, &f.app, &["rm", "victim"], step, &extra).signal("INT");
+        assert_eq!(
+            done.status.code(),
+            Some(130),
+            "rm step {step}: {}",
+            done.stderr
+        );
+        run(&f, &["rm", "victim"]);
+        assert_eq!(
+            pg.databases(),
+            dbs_before,
+            "rm step {step}: the slot's database is left"
+        );
+        assert_eq!(
+            redis.dbsize(db),
+            0,
+            "rm step {step}: the slot's Redis database still holds keys"
+        );
+        assert_eq!(redis.dbsize(0), 50);
+        f.assert_unchanged_with(
+            &before,
+            &format!("SIGINT at rm step {step}, then rm (with services)"),
+            2,
+        );
+        run(&f, &["add", "victim"]);
+        redis.cli(&["-n", &db.to_string(), "SET", "victim-key", "1"]);
     }
 }
