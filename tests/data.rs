@@ -278,6 +278,46 @@ fn postgres_errors_name_what_is_wrong() {
         "{stderr}"
     );
 
+    // A role that needs a password nobody gave: an error at once, never a prompt that hangs.
+    pg.require_password("pw_user", "s3cret");
+    let mut no_password = cmd(&env, &dir, Some(&pg), &["add", "x"]);
+    no_password.env("PGUSER", "pw_user").stdin(Stdio::inherit());
+    let stderr = text(&no_password.output().unwrap().stderr);
+    assert!(
+        stderr.contains("no password supplied") && stderr.contains("~/.pgpass"),
+        "{stderr}"
+    );
+    // With the password in the user's own environment, it works; it is written nowhere.
+    seeded_template(&pg);
+    let with_password = || {
+        let mut add = cmd(&env, &dir, Some(&pg), &["add", "x"]);
+        add.env("PGUSER", "pw_user").env("PGPASSWORD", "s3cret");
+        add.output().unwrap()
+    };
+    // Not the template's owner: Postgres lets it clone only a database marked as a template.
+    let out = with_password();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("may not copy the template database 'myapp_dev'")
+            && stderr.contains("IS_TEMPLATE true"),
+        "{stderr}"
+    );
+    pg.psql("postgres", "alter database myapp_dev with is_template true");
+    let out = with_password();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(database_url(&env, &dir, "x").starts_with("postgresql://pw_user@127.0.0.1:"));
+    assert!(files_containing(&env.root(), "s3cret").is_empty());
+    let mut rm = cmd(&env, &dir, Some(&pg), &["rm", "x"]);
+    rm.env("PGUSER", "pw_user").env("PGPASSWORD", "s3cret");
+    assert!(rm.output().unwrap().status.success());
+    pg.psql(
+        "postgres",
+        "alter database myapp_dev with is_template false",
+    );
+    pg.psql("postgres", "drop database myapp_dev");
+    assert!(pg.databases().is_empty());
+
     // A database name that Postgres would truncate is refused, never cut.
     std::fs::write(
         dir.join(".git-agent.toml"),

@@ -28,7 +28,10 @@ pub struct Server {
 impl Server {
     fn psql(&self, vars: &[(&str, &str)]) -> Result<Command> {
         let mut cmd = PSQL.command()?;
+        // -w: never prompt for a password (nobody may be there to type it); a missing one is
+        // an error naming .pgpass, PGPASSWORD and admin_url.
         cmd.args([
+            "-w",
             "-X",
             "-q",
             "-A",
@@ -89,9 +92,14 @@ impl Server {
 
     fn unreachable(&self, err: &str) -> anyhow::Error {
         anyhow::anyhow!(
-            "could not connect to Postgres at {}: {}; start the server, or point git-agent at it with PGHOST/PGPORT/PGUSER or database.admin_url",
+            "could not connect to Postgres at {}: {}; {}",
             self.describe(),
-            one_line(err)
+            one_line(err),
+            if err.contains("password") {
+                "put the password in ~/.pgpass (or PGPASSWORD), or use a role that needs none"
+            } else {
+                "start the server, or point git-agent at it with PGHOST/PGPORT/PGUSER or database.admin_url"
+            }
         )
     }
 }
@@ -269,6 +277,14 @@ impl Plan {
         if err.contains("3D000") {
             bail!(
                 "the template database '{tpl}' (database.template) does not exist on {}; create it or fix database.template",
+                self.server.describe()
+            );
+        }
+        if err.contains("42501") && err.contains("copy database") {
+            bail!(
+                "the Postgres role may not copy the template database '{tpl}' on {}: only its owner (or a superuser) may clone a \
+                 database that is not marked as a template; mark it (`psql -d postgres -c 'ALTER DATABASE \"{tpl}\" WITH IS_TEMPLATE true'`) \
+                 or use its owner in PGUSER or database.admin_url",
                 self.server.describe()
             );
         }

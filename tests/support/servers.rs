@@ -254,6 +254,23 @@ impl Postgres {
         child
     }
 
+    /// Makes `user` (created with `password`) log in over TCP with a password only.
+    pub fn require_password(&self, user: &str, password: &str) {
+        self.psql(
+            "postgres",
+            &format!("create role {user} login createdb password '{password}'"),
+        );
+        let hba = self.data().join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).unwrap();
+        // First match wins: this line goes before initdb's trust lines.
+        std::fs::write(
+            &hba,
+            format!("host all {user} 127.0.0.1/32 scram-sha-256\n{rules}"),
+        )
+        .unwrap();
+        self.psql("postgres", "select pg_reload_conf()");
+    }
+
     /// Ends sessions started by `hold_session` on `db` (killing psql does not end them).
     pub fn end_sessions(&self, db: &str) {
         self.psql("postgres", &format!("select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = '{db}' and pid <> pg_backend_pid()"));
