@@ -23,7 +23,8 @@ pub fn plan(cfg: &DatabaseConfig, ctx: &Context) -> Result<Plan> {
         bail!("database.path is empty; name the slot's database file (default {DEFAULT_PATH})");
     }
     // The file is deleted with the slot: it must be the slot's own.
-    crate::fsutil::check_inside_slot(&relative).map_err(|e| anyhow::anyhow!("database.path: {e:#}"))?;
+    crate::fsutil::check_inside_slot(&relative)
+        .map_err(|e| anyhow::anyhow!("database.path: {e:#}"))?;
     let path = ctx.slot_path.join(relative);
     // A file already there is not the slot's to remove later (it may be checked out, or
     // shared): refuse rather than take it over.
