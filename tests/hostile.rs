@@ -462,7 +462,8 @@ fn two_repos_with_slots() -> (Env, PathBuf, PathBuf) {
 
 #[test]
 fn damaged_registry_gives_a_clear_error_and_repair_restores_every_lease() {
-    let damages: [(&str, &dyn Fn(&str) -> String); 5] = [
+    type Damage<'a> = (&'a str, &'a dyn Fn(&str) -> String);
+    let damages: [Damage; 5] = [
         ("truncated", &|t| t[..t.len() / 2].to_string()),
         ("empty", &|_| String::new()),
         ("garbage", &|_| "\u{0}\u{1}not json at all ]]]".to_string()),
