@@ -40,6 +40,14 @@ pub enum Command {
     Rm(Rm),
     /// Forget slots whose directory is gone and roll back slots a killed `add` left behind
     Prune(Prune),
+    /// Print a slot's task note, or change it with --set
+    Task(Task),
+    /// Check this machine and repository for problems, each with the command that fixes it
+    Doctor(Doctor),
+    /// Make an existing linked worktree (made by `git worktree add` or another tool) a slot
+    Adopt(Adopt),
+    /// Approve the repository's setup commands (`[setup] run`), or list or revoke approvals
+    Approve(Approve),
     /// Move the shell into a slot, or with no SLOT to the main worktree (needs `init`)
     Cd(Cd),
     /// Print the shell integration script: env on cd, cd after add, completion
@@ -75,6 +83,21 @@ pub struct Add {
     /// Do not move the shell into the new slot (with shell integration, it does when run from a terminal)
     #[arg(long)]
     pub no_cd: bool,
+    /// A note of what the slot is for, shown by `ls` (the first line) and `task`
+    #[arg(long, value_name = "TEXT", conflicts_with = "task_file")]
+    pub task: Option<String>,
+    /// Read the task note from a file
+    #[arg(long, value_name = "FILE")]
+    pub task_file: Option<PathBuf>,
+    /// Skip [setup]: copy no files, run no commands
+    #[arg(long)]
+    pub no_setup: bool,
+    /// Run the repository's setup commands this once without asking for approval
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Keep the slot when a setup command fails (it is rolled back otherwise)
+    #[arg(long)]
+    pub keep_on_failure: bool,
     /// A command to run in the new slot with its environment; git-agent exits with its status
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -184,4 +207,61 @@ pub struct InstallMan {
 pub struct HookEnv {
     /// The shell's current directory ($PWD)
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct Task {
+    /// The slot (default: the slot containing the current directory)
+    #[arg(add = ArgValueCandidates::new(crate::complete::slots))]
+    pub slot: Option<String>,
+    /// Replace the task note with TEXT (an empty TEXT clears it)
+    #[arg(long, value_name = "TEXT", conflicts_with = "set_file")]
+    pub set: Option<String>,
+    /// Replace the task note with the contents of FILE
+    #[arg(long, value_name = "FILE")]
+    pub set_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct Doctor {
+    /// Print the findings as a JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Adopt {
+    /// The linked worktree's directory
+    pub path: PathBuf,
+    /// The slot's name (default: its branch made safe for paths)
+    #[arg(long, value_name = "SLOT")]
+    pub name: Option<String>,
+    /// A note of what the slot is for
+    #[arg(long, value_name = "TEXT", conflicts_with = "task_file")]
+    pub task: Option<String>,
+    /// Read the task note from a file
+    #[arg(long, value_name = "FILE")]
+    pub task_file: Option<PathBuf>,
+    /// Skip [setup]: copy no files, run no commands
+    #[arg(long)]
+    pub no_setup: bool,
+    /// Run the repository's setup commands this once without asking for approval
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Keep the slot when a setup command fails (it is rolled back otherwise)
+    #[arg(long)]
+    pub keep_on_failure: bool,
+    /// Print the new slot as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Approve {
+    /// List the repository's setup commands and whether each is approved, change nothing
+    #[arg(long, conflicts_with = "revoke")]
+    pub list: bool,
+    /// Forget every approval of this repository (its commands are asked about again)
+    #[arg(long)]
+    pub revoke: bool,
 }

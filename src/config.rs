@@ -91,6 +91,9 @@ pub struct Config {
     template_text: String,
     pub hook: Hook,
     pub trust: Trust,
+    /// Whether `[setup]` comes from the repository (its commands then need the user's
+    /// approval) rather than from the user's own defaults.
+    pub setup_from_repo: bool,
 }
 
 impl Config {
@@ -103,8 +106,16 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Template::default(), None, String::new()),
             Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
         };
+        let setup_from_repo = repo.setup.is_some();
         let template = merge(repo, user.defaults);
-        let config = Config { template, template_file, template_text, hook: user.hook, trust: user.trust };
+        let config = Config {
+            template,
+            template_file,
+            template_text,
+            hook: user.hook,
+            trust: user.trust,
+            setup_from_repo,
+        };
         config.check_env_names()?;
         Ok(config)
     }
@@ -119,6 +130,7 @@ impl Config {
             template_text: String::new(),
             hook: user.hook,
             trust: user.trust,
+            setup_from_repo: false,
         })
     }
 

@@ -16,6 +16,7 @@ pub mod ports;
 pub mod quote;
 pub mod registry;
 pub mod services;
+pub mod setup;
 pub mod shell;
 pub mod slot;
 pub mod slotenv;

@@ -20,7 +20,7 @@ use support::Env;
 
 /// Steps of `add`, in order, for a repository with the default template.
 const ADD_STEPS: &[&str] = &[
-    "validate", "lease", "worktree", "exclude", "database", "envfile", "ready",
+    "validate", "lease", "worktree", "exclude", "database", "copy", "envfile", "setup", "ready",
 ];
 /// Steps of `add` reached only with data services configured (`[redis]` with `isolation =
 /// "db"`), covered by the tests that start a real server.

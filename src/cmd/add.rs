@@ -14,7 +14,7 @@ use crate::registry::{self, Entry};
 use crate::slot::{self, Slot, State};
 use crate::template::Vars;
 use crate::txn::{self, Txn};
-use crate::{envfile, fsutil, names, output, ports, services};
+use crate::{envfile, fsutil, names, output, ports, services, setup};
 
 /// How the slot gets its branch.
 enum BranchPlan {
@@ -27,11 +27,24 @@ enum BranchPlan {
 }
 
 pub fn run(args: &Add) -> Result<()> {
-    txn::install_handler();
     let ctx = Ctx::load()?;
     let plan = plan_branch(&ctx, args)?;
-    let created = Txn::new().run(|txn| create(&ctx, args, &plan, txn))?;
+    let task = read_task(args.task.as_deref(), args.task_file.as_deref())?;
+    // Approval is asked before the transaction starts: a question answered with Ctrl-C
+    // leaves nothing to undo.
+    let options = setup::Options {
+        skip: args.no_setup,
+        yes: args.yes,
+        keep_on_failure: args.keep_on_failure,
+    };
+    let setup = setup::Plan::new(&ctx.config, &ctx.repo.common_dir, options)?;
+    txn::install_handler();
+    let (created, setup_failed) =
+        Txn::new().run(|txn| create(&ctx, args, &plan, task, &setup, txn))?;
     report(&created, args.json)?;
+    if let Some(e) = setup_failed {
+        return Err(kept_after_failure(&created, e));
+    }
     if !args.command.is_empty() {
         let env = ctx.slot_env(&created);
         return super::run_child(&created.path, &args.command, &env);
@@ -49,7 +62,7 @@ pub fn run(args: &Add) -> Result<()> {
 fn plan_branch(ctx: &Ctx, args: &Add) -> Result<(String, BranchPlan, String)> {
     let repo = &ctx.repo;
     let wanted = args.branch.as_str();
-    check_branch_name(repo, wanted)?;
+    check_branch_name(wanted)?;
     let default_base = ctx
         .config
         .template
@@ -106,31 +119,80 @@ fn plan_branch(ctx: &Ctx, args: &Add) -> Result<(String, BranchPlan, String)> {
     Ok((wanted.to_string(), BranchPlan::New { from }, base))
 }
 
-fn check_branch_name(repo: &Repo, branch: &str) -> Result<()> {
+/// git's rules for branch names (`git check-ref-format --branch`), checked in-process: a
+/// `git` process here cost a tenth of a small `add` (BENCHMARKS.md).
+fn check_branch_name(branch: &str) -> Result<()> {
     if branch.starts_with('-') {
         bail!("'{branch}' is not a valid branch name (it starts with '-')");
     }
-    let mut cmd = repo.git();
-    cmd.args(["check-ref-format", "--branch", branch]);
-    let out = git::output(&mut cmd)?;
-    if !out.status.success() {
-        bail!("'{branch}' is not a valid branch name (see `git help check-ref-format`)");
+    let full = format!("refs/heads/{branch}");
+    if let Err(e) = gix::validate::reference::branch_name(full.as_str().into()) {
+        let why = e.to_string().to_lowercase();
+        bail!("'{branch}' is not a valid branch name: {why} (see `git help check-ref-format`)");
     }
     Ok(())
+}
+
+/// A task note from `--task` or `--task-file`; an empty one is none.
+pub fn read_task(text: Option<&str>, file: Option<&Path>) -> Result<Option<String>> {
+    let text = match (text, file) {
+        (Some(text), _) => text.to_string(),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("could not read the task file {}", file.display()))?,
+        (None, None) => return Ok(None),
+    };
+    let text = text.trim_end().to_string();
+    Ok((!text.trim().is_empty()).then_some(text))
+}
+
+/// The error `add` ends with when a setup command failed and `--keep-on-failure` kept the slot.
+pub fn kept_after_failure(slot: &Slot, error: anyhow::Error) -> anyhow::Error {
+    eprintln!("git-agent: error: {error:#}");
+    eprintln!(
+        "git-agent: slot {} is kept as it is (--keep-on-failure): fix it in {}, or remove it with `git agent rm {}`",
+        slot.name,
+        slot.path.display(),
+        slot.name
+    );
+    crate::error::SilentExit(1).into()
 }
 
 fn create(
     ctx: &Ctx,
     args: &Add,
     plan: &(String, BranchPlan, String),
+    task: Option<String>,
+    setup: &setup::Plan,
     txn: &mut Txn,
-) -> Result<Slot> {
+) -> Result<(Slot, Option<anyhow::Error>)> {
     let (branch, how, base) = plan;
-    let repo = &ctx.repo;
-    let config = &ctx.config;
-    let common = repo.common_dir.clone();
 
     txn.step("validate")?;
+    check_template(&ctx.config)?;
+
+    txn.step("lease")?;
+    let new = NewSlot {
+        name: args.name.as_deref(),
+        branch,
+        base,
+        created_branch: !matches!(how, BranchPlan::Existing),
+        adopted: false,
+        task,
+    };
+    let path = |name: &str| slot_path(ctx, args.path.as_deref(), name, branch);
+    let mut slot = lease(ctx, new, path, txn)?;
+
+    txn.step("worktree")?;
+    {
+        let _status = setup::progress::Status::start(&format!("checking out {}", slot.branch));
+        add_worktree(&ctx.repo, &mut slot, how, txn)?;
+    }
+    prepare(ctx, slot, setup, txn)
+}
+
+/// Checks the template before anything is created: every placeholder in `[env]` is known,
+/// and nothing sends git-agent's writes outside the slot.
+pub fn check_template(config: &crate::config::Config) -> Result<()> {
     let mut names_known: Vec<String> = ["repo", "slot", "branch", "k", "path", "main", "id", "db"]
         .map(String::from)
         .to_vec();
@@ -150,14 +212,35 @@ fn create(
     services::check(&config.template).map_err(|e| anyhow::anyhow!("{file}: {e:#}"))?;
     fsutil::check_inside_slot(config.env_file())
         .map_err(|e| anyhow::anyhow!("{file}: worktree.env_file: {e:#}"))?;
+    Ok(())
+}
 
+/// What a new slot is made of before it has a name, a path and ports.
+pub struct NewSlot<'a> {
+    pub name: Option<&'a str>,
+    pub branch: &'a str,
+    pub base: &'a str,
+    pub created_branch: bool,
+    pub adopted: bool,
+    pub task: Option<String>,
+}
+
+/// Chooses the slot's name, its path (from the name) and its ports, and records them; the
+/// undo releases them.
+pub fn lease(
+    ctx: &Ctx,
+    new: NewSlot,
+    path_for: impl FnOnce(&str) -> Result<PathBuf>,
+    txn: &mut Txn,
+) -> Result<Slot> {
+    let config = &ctx.config;
+    let common = ctx.repo.common_dir.clone();
     // Name, path and ports are chosen under the machine-wide lock, and recorded before it is
     // released, so concurrent `add`s never pick the same ones.
-    txn.step("lease")?;
-    let mut slot = {
+    let slot = {
         let mut locked = registry::Locked::acquire()?;
-        let name = choose_name(&common, args, branch, &locked.registry)?;
-        let path = slot_path(ctx, args, &name, branch)?;
+        let name = choose_name(&common, new.name, new.branch, &locked.registry)?;
+        let path = path_for(&name)?;
         if locked.registry.find_root(&path).is_some() {
             bail!("{} is already a slot's directory", path.display());
         }
@@ -166,18 +249,18 @@ fn create(
         let slot = Slot {
             version: slot::VERSION,
             name: name.clone(),
-            branch: branch.clone(),
+            branch: new.branch.to_string(),
             path: path.clone(),
             state: State::Creating,
-            base: base.clone(),
-            created_branch: !matches!(how, BranchPlan::Existing),
-            adopted: false,
+            base: new.base.to_string(),
+            created_branch: new.created_branch,
+            adopted: new.adopted,
             k,
             ports: ports.clone(),
             env_file: config.env_file().to_string(),
             env: BTreeMap::new(),
             resources: Default::default(),
-            task: None,
+            task: new.task,
             created: slot::now(),
             pid: Some(std::process::id()),
             made_dirs: Vec::new(),
@@ -205,9 +288,21 @@ fn create(
             move || release_lease(&common, &name),
         );
     }
+    Ok(slot)
+}
 
-    txn.step("worktree")?;
-    add_worktree(repo, &mut slot, how, txn)?;
+/// The steps once the worktree exists, shared with `adopt`: ignore rules, data services,
+/// copied files, the env file, setup commands, then `ready`. Returns the slot and, when
+/// `--keep-on-failure` kept it, the setup command's failure.
+pub fn prepare(
+    ctx: &Ctx,
+    mut slot: Slot,
+    setup: &setup::Plan,
+    txn: &mut Txn,
+) -> Result<(Slot, Option<anyhow::Error>)> {
+    let repo = &ctx.repo;
+    let config = &ctx.config;
+    let common = repo.common_dir.clone();
 
     txn.step("exclude")?;
     ensure_ignored(repo, &mut slot, txn)?;
@@ -224,9 +319,14 @@ fn create(
             record.resources = resources.clone();
             slot::save(&common, &record)
         };
+        let _status = setup::progress::Status::start("provisioning the slot's data services");
         services::provision(&config.template, &services_ctx, txn, &mut save)?
     };
     slot.resources = resources;
+
+    // Before the env file, so that a copied `.env.local` keeps its lines and gets the block.
+    txn.step("copy")?;
+    setup.copy(&repo.main_worktree, &slot.path, slot.adopted, txn)?;
 
     txn.step("envfile")?;
     let mut vars = vars;
@@ -252,18 +352,31 @@ fn create(
     write_env_file(&slot, &env, txn)?;
     slot.env = env;
 
+    txn.step("setup")?;
+    let mut failed = None;
+    if !setup.run.is_empty() {
+        slot::save(&common, &slot)?;
+        if let Err(e) = setup.run(&slot.path, &ctx.slot_env(&slot)) {
+            let interrupted = e.downcast_ref::<crate::error::Interrupted>().is_some();
+            if interrupted || !setup.keep_on_failure {
+                return Err(e);
+            }
+            failed = Some(e);
+        }
+    }
+
     txn.step("ready")?;
     slot.state = State::Ready;
     slot.pid = None;
     slot::save(&common, &slot)?;
-    Ok(slot)
+    Ok((slot, failed))
 }
 
 /// The slot name: `--name`, or the branch made safe; another slot (of any branch) already
 /// holding that name gets a numbered neighbour, never overwritten.
 fn choose_name(
     common: &Path,
-    args: &Add,
+    wanted: Option<&str>,
     branch: &str,
     registry: &registry::Registry,
 ) -> Result<String> {
@@ -274,14 +387,14 @@ fn choose_name(
                 .iter()
                 .any(|s| s.repo == common && s.name == name)
     };
-    if let Some(name) = &args.name {
+    if let Some(name) = wanted {
         names::check_slot_name(name)?;
         if taken(name) {
             bail!(
                 "a slot named '{name}' already exists; pick another --name or remove it with `git agent rm {name}`"
             );
         }
-        return Ok(name.clone());
+        return Ok(name.to_string());
     }
     let base = names::slot_name(branch);
     if !taken(&base) {
@@ -293,9 +406,9 @@ fn choose_name(
         .context("too many slots with the same name")
 }
 
-fn slot_path(ctx: &Ctx, args: &Add, name: &str, branch: &str) -> Result<PathBuf> {
-    let raw = match &args.path {
-        Some(path) => path.clone(),
+fn slot_path(ctx: &Ctx, wanted: Option<&Path>, name: &str, branch: &str) -> Result<PathBuf> {
+    let raw = match wanted {
+        Some(path) => path.to_path_buf(),
         None => {
             let mut vars = Vars::default();
             vars.set("repo", ctx.repo.name.clone());
@@ -433,9 +546,8 @@ pub fn repo_lock(common: &Path) -> Result<std::fs::File> {
 /// The env file must not be tracked (writing it would dirty the tree and could be committed);
 /// if it is not ignored, it and git-agent's own directory go into `info/exclude`.
 fn ensure_ignored(repo: &Repo, slot: &mut Slot, txn: &mut Txn) -> Result<()> {
-    let mut cmd = git::git_in(&slot.path);
-    cmd.args(["ls-files", "--error-unmatch", "--", &slot.env_file]);
-    if git::output(&mut cmd)?.status.success() {
+    let (tracked, unignored) = ignore_state(slot)?;
+    if tracked {
         bail!(
             "{} is tracked by git in this repository, so git-agent will not write its variables into it; \
              set env_file under [worktree] in .git-agent.toml to an untracked file (e.g. .env.agent), \
@@ -444,15 +556,7 @@ fn ensure_ignored(repo: &Repo, slot: &mut Slot, txn: &mut Txn) -> Result<()> {
             slot.env_file
         );
     }
-    let mut wanted = Vec::new();
-    for pattern in [format!("/{}", slot.env_file), "/.git-agent/".to_string()] {
-        let probe = pattern.trim_start_matches('/').to_string();
-        let mut cmd = git::git_in(&slot.path);
-        cmd.args(["check-ignore", "-q", "--no-index", "--", &probe]);
-        if !git::output(&mut cmd)?.status.success() {
-            wanted.push(pattern);
-        }
-    }
+    let wanted = unignored;
     if wanted.is_empty() {
         return Ok(());
     }
@@ -483,6 +587,39 @@ fn ensure_ignored(repo: &Repo, slot: &mut Slot, txn: &mut Txn) -> Result<()> {
         move || take_back_excludes(&common, &added, &name),
     );
     Ok(())
+}
+
+/// Whether the env file is tracked in the new worktree, and the `info/exclude` patterns for
+/// those of the env file and `.git-agent/` that no ignore rule covers yet. Read with gix, as
+/// `git ls-files --error-unmatch` and `git check-ignore --no-index` would answer: three `git`
+/// processes fewer on every `add`.
+fn ignore_state(slot: &Slot) -> Result<(bool, Vec<String>)> {
+    use gix::index::entry::Mode;
+    use gix::worktree::stack::state::ignore::Source;
+    let opened = gix::open(&slot.path);
+    let repo = opened.with_context(|| format!("could not open {}", slot.path.display()))?;
+    let index = repo
+        .index_or_empty()
+        .context("could not read the new worktree's index")?;
+    let env_file = slot.env_file.trim_start_matches('/');
+    let tracked = index.entry_by_path(env_file.into()).is_some();
+    let mut excludes = repo
+        .excludes(&index, None, Source::WorktreeThenIdMappingIfNotSkipped)
+        .context("could not read the ignore rules")?;
+    let mut unignored = Vec::new();
+    let probes = [
+        (env_file, Mode::FILE, format!("/{env_file}")),
+        (".git-agent", Mode::DIR, "/.git-agent/".to_string()),
+    ];
+    for (path, mode, pattern) in probes {
+        let platform = excludes
+            .at_path(Path::new(path), Some(mode))
+            .context("could not check the ignore rules")?;
+        if !platform.is_excluded() {
+            unignored.push(pattern);
+        }
+    }
+    Ok((tracked, unignored))
 }
 
 /// Removes lines an `add` appended to `info/exclude`, unless another slot of the repository
@@ -566,7 +703,12 @@ fn write_env_file(slot: &Slot, env: &BTreeMap<String, String>, txn: &mut Txn) ->
     let mode = std::fs::metadata(&path)
         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
         .unwrap_or(0o600);
-    fsutil::write_atomic_mode(&path, envfile::with_block(&text, env).as_bytes(), mode)?;
+    let content = envfile::with_block(&text, env);
+    match &before {
+        Some(_) => fsutil::write_atomic_mode(&path, content.as_bytes(), mode)?,
+        // A new file holds nothing of the user's yet: no fsync (see fsutil::write_atomic).
+        None => fsutil::write_atomic(&path, content.as_bytes())?,
+    }
     txn.on_undo(
         format!("restored {}", path.display()),
         move || match &before {
@@ -589,7 +731,7 @@ pub fn release_lease(common: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn report(slot: &Slot, json: bool) -> Result<()> {
+pub fn report(slot: &Slot, json: bool) -> Result<()> {
     let mut by_port: Vec<(&String, &u16)> = slot.ports.iter().collect();
     by_port.sort_by_key(|(_, port)| **port);
     let ports: Vec<String> = by_port.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -618,6 +760,7 @@ pub fn slot_json(slot: &Slot) -> serde_json::Value {
         "ports": slot.ports,
         "env": slot.env,
         "database": slot.resources.database.as_ref().map(services::describe_database),
+        "redis_prefix": slot.resources.redis.as_ref().map(|r| r.prefix.clone()).or_else(|| slot.env.get("REDIS_PREFIX").cloned()),
         "task": slot.task,
     })
 }

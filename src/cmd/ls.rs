@@ -150,7 +150,17 @@ fn table(rows: &[Row]) -> String {
             row.slot.path.display().to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
+    // The first line of each task, when any slot has one: who works on what, where.
+    if rows.iter().any(|r| r.slot.task.is_some()) {
+        for (i, cells_row) in cells.iter_mut().enumerate() {
+            let task = match i {
+                0 => "TASK".to_string(),
+                _ => task_line(rows[i - 1].slot.task.as_deref()),
+            };
+            cells_row.insert(5, task);
+        }
+    }
+    let widths: Vec<usize> = (0..cells[0].len())
         .map(|c| {
             cells
                 .iter()
@@ -176,6 +186,20 @@ fn table(rows: &[Row]) -> String {
         out.push_str("(* = something is listening on the port)\n");
     }
     out
+}
+
+/// A task's first line, shortened to fit a table row.
+fn task_line(task: Option<&str>) -> String {
+    const WIDTH: usize = 48;
+    let line = task
+        .and_then(|t| t.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or("-")
+        .trim();
+    if line.chars().count() > WIDTH {
+        format!("{}...", line.chars().take(WIDTH - 3).collect::<String>())
+    } else {
+        line.to_string()
+    }
 }
 
 /// The database, with the slot's own directory left out of paths inside it.

@@ -9,7 +9,10 @@ use crate::config::Config;
 use crate::git::Repo;
 
 mod add;
+mod adopt;
+mod approve;
 mod cd;
+mod doctor;
 mod env;
 mod exec;
 pub mod hook_env;
@@ -19,6 +22,7 @@ mod ls;
 mod path;
 mod prune;
 mod rm;
+mod task;
 
 pub fn run(command: Command) -> Result<()> {
     match command {
@@ -29,6 +33,10 @@ pub fn run(command: Command) -> Result<()> {
         Command::Path(args) => path::run(&args),
         Command::Rm(args) => rm::run(&args),
         Command::Prune(args) => prune::run(&args),
+        Command::Task(args) => task::run(&args),
+        Command::Doctor(args) => doctor::run(&args),
+        Command::Adopt(args) => adopt::run(&args),
+        Command::Approve(args) => approve::run(&args),
         Command::Cd(args) => cd::run(&args),
         Command::Init(args) => init::run(&args),
         Command::InstallMan(args) => install_man::run(&args),
@@ -101,29 +109,16 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Runs a program with extra variables in `dir`, passing its exit status on (128 + signal
-/// when it was killed), as git-agent's own.
+/// Runs a program with extra variables in `dir` in git-agent's place (exec): an agent or a dev
+/// server gets the terminal and every signal sent to this process (Ctrl-C, and a SIGTERM or
+/// SIGHUP aimed at git-agent's pid alike), and its exit status is git-agent's. Returns only
+/// when the program could not be started.
 pub fn run_child(dir: &Path, command: &[String], env: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    use std::os::unix::process::CommandExt;
     let (program, args) = command.split_first().context("no command given")?;
-    crate::txn::pass_signals_to_child();
-    let status = std::process::Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .envs(env)
-        .status()
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                anyhow::anyhow!("command not found: {program}")
-            } else {
-                anyhow::anyhow!("could not run {program}: {e}")
-            }
-        })?;
-    let code = match status.code() {
-        Some(code) => code,
-        None => {
-            use std::os::unix::process::ExitStatusExt;
-            128 + status.signal().unwrap_or(0)
-        }
-    };
-    if code == 0 { Ok(()) } else { Err(crate::error::SilentExit(code).into()) }
+    let e = std::process::Command::new(program).args(args).current_dir(dir).envs(env).exec();
+    if e.kind() == std::io::ErrorKind::NotFound {
+        anyhow::bail!("command not found: {program}")
+    }
+    anyhow::bail!("could not run {program}: {e}")
 }

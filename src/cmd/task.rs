@@ -1,0 +1,38 @@
+//! `git agent task [SLOT] [--set TEXT | --set-file FILE]`: the slot's task note, the "what"
+//! column of the board that parallel agents work from.
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::cli::Task;
+use crate::slot;
+
+pub fn run(args: &Task) -> Result<()> {
+    let ctx = Ctx::load_existing()?;
+    let common = &ctx.repo.common_dir;
+    let mut slot = match &args.slot {
+        Some(name) => slot::find(common, name)?,
+        None => super::env::containing(common, &ctx.cwd)?,
+    };
+    if args.set.is_none() && args.set_file.is_none() {
+        match &slot.task {
+            Some(task) => crate::output::print(&format!("{task}\n"))?,
+            None => eprintln!(
+                "git-agent: slot {} has no task; set one with `git agent task {} --set TEXT`",
+                slot.name, slot.name
+            ),
+        }
+        return Ok(());
+    }
+    let task = super::add::read_task(args.set.as_deref(), args.set_file.as_deref())?;
+    // Re-read under the repository lock so a concurrent change of the record is not lost.
+    let _lock = super::add::repo_lock(common)?;
+    slot = slot::load(common, &slot.name)?;
+    slot.task = task;
+    slot::save(common, &slot)?;
+    match &slot.task {
+        Some(_) => eprintln!("git-agent: task of slot {} set", slot.name),
+        None => eprintln!("git-agent: task of slot {} cleared", slot.name),
+    }
+    Ok(())
+}
