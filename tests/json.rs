@@ -1,0 +1,213 @@
+//! The JSON contract: `docs/json.md` documents the JSON of `add`, `adopt`, `env`, `ls` and
+//! `doctor`. The commands are run for real and their output is checked against the tables in
+//! both directions: every documented field is printed with its documented type, and every
+//! printed field is documented.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde_json::Value;
+use support::Env;
+
+/// The tables of docs/json.md: section heading -> field path -> type.
+fn contract() -> BTreeMap<String, BTreeMap<String, String>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut sections = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        if let Some(heading) = line.strip_prefix("## ") {
+            current = Some(heading.to_string());
+            continue;
+        }
+        let Some(section) = &current else { continue };
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // | `field` | type | meaning |
+        if cells.len() >= 4
+            && let Some(field) = cells[1].strip_prefix('`').and_then(|c| c.strip_suffix('`'))
+        {
+            let table: &mut BTreeMap<String, String> = sections.entry(section.clone()).or_default();
+            let old = table.insert(field.to_string(), cells[2].to_string());
+            assert!(old.is_none(), "{field} is documented twice under {section}");
+        }
+    }
+    sections
+}
+
+fn section<'a>(
+    contract: &'a BTreeMap<String, BTreeMap<String, String>>,
+    name: &str,
+) -> &'a BTreeMap<String, String> {
+    contract
+        .iter()
+        .find(|(heading, _)| heading.contains(name))
+        .map(|(_, table)| table)
+        .unwrap_or_else(|| panic!("docs/json.md has no section for {name}"))
+}
+
+fn type_ok(value: &Value, documented: &str) -> bool {
+    let (base, nullable) = match documented.strip_suffix('?') {
+        Some(base) => (base, true),
+        None => (documented, false),
+    };
+    match value {
+        Value::Null => nullable,
+        Value::String(_) => base == "string",
+        Value::Number(_) => base == "number",
+        Value::Bool(_) => base == "boolean",
+        Value::Object(_) => base == "object",
+        Value::Array(_) => base == "array",
+    }
+}
+
+/// Checks `value` (found at documented path `path`) and everything under it; records the
+/// documented paths seen.
+fn check(
+    value: &Value,
+    path: &str,
+    doc: &BTreeMap<String, String>,
+    seen: &mut BTreeSet<String>,
+    errors: &mut Vec<String>,
+) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let literal = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                let wildcard = doc.keys().find(|k| {
+                    k.strip_prefix(&format!("{path}."))
+                        .is_some_and(|rest| rest.starts_with('<') && !rest.contains('.'))
+                });
+                let field = if doc.contains_key(&literal) {
+                    literal
+                } else if let Some(w) = wildcard.filter(|_| !path.is_empty()) {
+                    w.clone()
+                } else {
+                    errors.push(format!("{literal} is printed but not documented"));
+                    continue;
+                };
+                if !type_ok(child, &doc[&field]) {
+                    errors.push(format!("{field} is {child}, documented as {}", doc[&field]));
+                }
+                seen.insert(field.clone());
+                check(child, &field, doc, seen, errors);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                check(item, &format!("{path}[]"), doc, seen, errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Checks samples of one command's output against its section: no undocumented field, every
+/// type right, every documented field seen at least once.
+fn conforms(name: &str, samples: &[Value]) {
+    let contract = contract();
+    let doc = section(&contract, name);
+    let mut seen = BTreeSet::new();
+    let mut errors = Vec::new();
+    for sample in samples {
+        // `ls` prints an array; its section documents the elements.
+        let objects = match sample {
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        for object in objects {
+            check(object, "", doc, &mut seen, &mut errors);
+        }
+    }
+    for field in doc.keys() {
+        if !seen.contains(field) {
+            errors.push(format!("{field} is documented but never printed"));
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "{name}:\n  {}\n{samples:#?}",
+        errors.join("\n  ")
+    );
+}
+
+/// A repository with a slot that has a task, a second one without, and one adopted.
+fn setup() -> (Env, std::path::PathBuf) {
+    let env = Env::new();
+    let repo = env.repo("app");
+    (env, repo)
+}
+
+#[test]
+fn add_and_adopt_match_the_contract() {
+    let (env, repo) = setup();
+    let with_task = env.json(&repo, &["add", "feat", "--task", "Build it", "--json"]);
+    let plain = env.json(&repo, &["add", "plain", "--json"]);
+    let wt = env.root().join("hand");
+    env.git(
+        &repo,
+        &["worktree", "add", "-q", "-b", "hand", wt.to_str().unwrap()],
+    );
+    let adopted = env.json(&repo, &["adopt", wt.to_str().unwrap(), "--json"]);
+    assert_eq!(with_task["version"], 1);
+    assert_eq!(adopted["name"], "hand");
+    conforms("add --json", &[with_task, plain, adopted]);
+}
+
+#[test]
+fn env_matches_the_contract() {
+    let (env, repo) = setup();
+    env.ok(&repo, &["add", "feat", "--task", "Build it"]);
+    std::fs::write(
+        repo.join(".git-agent.toml"),
+        "[database]\nengine = \"none\"\n",
+    )
+    .unwrap();
+    env.ok(&repo, &["add", "nodb"]);
+    let samples = [
+        env.json(&repo, &["env", "feat", "--json"]),
+        env.json(&repo, &["env", "nodb", "--json"]),
+    ];
+    assert!(samples[1]["database"].is_null());
+    conforms("env SLOT --json", &samples);
+}
+
+#[test]
+fn ls_matches_the_contract() {
+    let (env, repo) = setup();
+    env.ok(&repo, &["add", "feat", "--task", "Build it"]);
+    env.ok(&repo, &["add", "other"]);
+    let full = env.json(&repo, &["ls", "--json"]);
+    let quick = env.json(&repo, &["ls", "--no-status", "--json"]);
+    assert_eq!(full.as_array().unwrap().len(), 2);
+    assert!(quick[0]["git"].is_null());
+    let empty_repo = env.repo("empty");
+    assert_eq!(
+        env.json(&empty_repo, &["ls", "--json"]),
+        serde_json::json!([])
+    );
+    conforms("ls --json", &[full, quick]);
+}
+
+#[test]
+fn doctor_matches_the_contract() {
+    let (env, repo) = setup();
+    env.ok(&repo, &["add", "feat"]);
+    std::fs::remove_dir_all(repo.parent().unwrap().join("app-worktrees/feat")).unwrap();
+    let out = env.run(&repo, &["doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        value["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["slot"] == "feat")
+    );
+    conforms("doctor --json", &[value]);
+}
