@@ -9,11 +9,23 @@ use anyhow::{Context, Result, bail};
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers see the old
 /// or the new content, never half of it. The file is created `0600` (it may hold secrets).
+///
+/// No fsync: this is for git-agent's own records, which are no more durable than the git
+/// metadata they describe (git does not fsync refs or worktree files by default, see
+/// `core.fsync`), and an fsync right after a checkout waits for the journal to take the whole
+/// checkout, up to 70 ms of an `add` (BENCHMARKS.md). The user's own files go through
+/// [`write_atomic_mode`], which syncs.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_mode(path, bytes, 0o600)
+    write_file(path, bytes, 0o600, false)
 }
 
+/// Like [`write_atomic`] with the given mode, and on disk before the rename: for files that
+/// hold the user's own lines (an env file, `info/exclude`).
 pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    write_file(path, bytes, mode, true)
+}
+
+fn write_file(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> Result<()> {
     let dir = path.parent().context("a file path has no parent directory")?;
     fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -21,7 +33,9 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let result = (|| {
         let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)
     })();
     if result.is_err() {
