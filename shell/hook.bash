@@ -92,7 +92,7 @@ if [[ -n ${bash_preexec_imported:-}${__bp_imported:-} ]]; then
   if [[ " ${precmd_functions[*]-} " != *" __git_agent_hook "* ]]; then
     precmd_functions=(__git_agent_hook "${precmd_functions[@]}")
   fi
-elif ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))) && [[ ${PROMPT_COMMAND@a} == *a* ]]; then
+elif ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))) && [[ -n ${PROMPT_COMMAND+set} && ${PROMPT_COMMAND@a} == *a* ]]; then
   if [[ " ${PROMPT_COMMAND[*]} " != *" __git_agent_hook "* ]]; then
     PROMPT_COMMAND=(__git_agent_hook "${PROMPT_COMMAND[@]}")
   fi

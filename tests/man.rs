@@ -1,0 +1,167 @@
+//! Man pages: `man/` holds what clap_mangen generates from the CLI (a test fails when it is
+//! stale), `git agent install-man` puts them where man-db looks for a binary on PATH, and
+//! `git agent --help` (which git turns into `man git-agent`) then shows the page, while
+//! `git-agent --help` works without man.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{Env, text};
+
+fn man_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("man")
+}
+
+/// `GIT_AGENT_BLESS=1 cargo test --test man` rewrites `man/`.
+#[test]
+fn committed_pages_are_current() {
+    let pages = git_agent::man::pages();
+    let names: Vec<&str> = pages.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in [
+        "git-agent.1",
+        "git-agent-add.1",
+        "git-agent-rm.1",
+        "git-agent-init.1",
+        "git-agent-cd.1",
+    ] {
+        assert!(names.contains(&expected), "{expected} not among {names:?}");
+    }
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("hook-env") || n.contains("help")),
+        "{names:?}"
+    );
+    if std::env::var_os("GIT_AGENT_BLESS").is_some() {
+        std::fs::create_dir_all(man_dir()).unwrap();
+        for entry in std::fs::read_dir(man_dir()).unwrap().flatten() {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+        for (name, text) in &pages {
+            std::fs::write(man_dir().join(name), text).unwrap();
+        }
+    }
+    let mut committed: Vec<String> = std::fs::read_dir(man_dir())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    committed.sort();
+    let mut wanted: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    wanted.sort();
+    let hint = "run `GIT_AGENT_BLESS=1 cargo test --test man` and commit man/";
+    assert_eq!(
+        committed, wanted,
+        "man/ does not hold exactly the generated pages; {hint}"
+    );
+    for (name, text) in &pages {
+        let on_disk = std::fs::read(man_dir().join(name)).unwrap();
+        assert!(&on_disk == text, "man/{name} is stale; {hint}");
+    }
+}
+
+/// Installed beside a binary on PATH (here a symlink in `<prefix>/bin`), the pages are found
+/// by man-db through PATH alone, and `git agent --help` opens the page.
+#[test]
+fn install_man_makes_git_agent_help_open_the_page() {
+    let env = Env::new();
+    let prefix = env.root().join("prefix");
+    std::fs::create_dir_all(prefix.join("bin")).unwrap();
+    std::os::unix::fs::symlink(support::bin(), prefix.join("bin/git-agent")).unwrap();
+    let path = format!(
+        "{}:/usr/local/bin:/usr/bin:/bin",
+        prefix.join("bin").display()
+    );
+    let run = |program: &str, args: &[&str]| {
+        let mut cmd = Command::new(program);
+        env.isolate(&mut cmd);
+        cmd.args(args)
+            .current_dir(env.root())
+            .env("PATH", &path)
+            .env_remove("MANPATH")
+            .env("MANPAGER", "cat")
+            .env("PAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap()
+    };
+    let out = run("git-agent", &["install-man"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("installed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let page = prefix.join("share/man/man1/git-agent.1");
+    assert!(page.is_file(), "no {}", page.display());
+    assert!(prefix.join("share/man/man1/git-agent-add.1").is_file());
+
+    let out = run("man", &["-w", "git-agent"]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        page.display().to_string(),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run("git", &["agent", "--help"]);
+    assert!(
+        out.status.success(),
+        "git agent --help: {}",
+        text(&out.stderr)
+    );
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("NAME") && shown.contains("git-agent"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("install-man"),
+        "the page lists the subcommands: {shown}"
+    );
+    let out = run("man", &["git-agent-add"]);
+    assert!(
+        text(&out.stdout).contains("--no-cd"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Without man (and without pages), `git-agent --help` is clap's own help.
+    let out = Command::new(support::bin())
+        .arg("--help")
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("install-man"));
+}
+
+/// `--dir` writes elsewhere; an unwritable place fails with a message naming it.
+#[test]
+fn install_man_to_a_chosen_directory() {
+    let env = Env::new();
+    let dir = env.root().join("pages");
+    env.ok(
+        &env.root(),
+        &["install-man", "--dir", dir.to_str().unwrap()],
+    );
+    assert!(dir.join("git-agent-rm.1").is_file());
+    let blocker = env.root().join("file");
+    std::fs::write(&blocker, "").unwrap();
+    let err = env.fails(
+        &env.root(),
+        &[
+            "install-man",
+            "--dir",
+            blocker.join("sub").to_str().unwrap(),
+        ],
+        1,
+    );
+    assert!(
+        err.contains(&blocker.display().to_string()) && err.contains("--dir"),
+        "{err}"
+    );
+}
