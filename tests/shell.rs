@@ -742,3 +742,183 @@ fn no_process_at_unchanged_prompt_zsh() {
 fn no_process_at_unchanged_prompt_fish() {
     no_process_at_unchanged_prompt(Kind::Fish);
 }
+
+/// The records `git-agent hook-env DIR` prints, as (op, name, value).
+fn hook_env(
+    env: &Env,
+    dir: &Path,
+    vars: &[(&str, &str)],
+) -> (Vec<(String, String, Option<String>)>, String) {
+    let mut cmd = env.cmd(dir);
+    cmd.arg("hook-env").arg(dir).envs(vars.iter().copied());
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "hook-env: {}", text(&out.stderr));
+    let fields: Vec<String> = out
+        .stdout
+        .split(|b| *b == 0)
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect();
+    let mut records = Vec::new();
+    let mut it = fields.into_iter();
+    while let Some(op) = it.next() {
+        match op.as_str() {
+            "set" => records.push((op, it.next().unwrap(), it.next())),
+            "unset" => records.push((op, it.next().unwrap(), None)),
+            "" => break,
+            other => panic!("unknown record {other}"),
+        }
+    }
+    (records, text(&out.stderr))
+}
+
+fn names_set(records: &[(String, String, Option<String>)]) -> Vec<&str> {
+    records
+        .iter()
+        .filter(|r| r.0 == "set")
+        .map(|r| r.1.as_str())
+        .collect()
+}
+
+/// A directory listed in the roots file (which the shell reads) but not in the registry (the
+/// binary's source of truth) gets nothing: tampering with the hint does not grant trust.
+#[test]
+fn hook_env_trusts_only_the_registry() {
+    let env = Env::new();
+    let (_, a, _) = two_slots(&env);
+    let fake = env.root().join("fake");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(fake.join(".env.local"), "PORT=6666\n").unwrap();
+    let roots = env.state_dir().join("roots");
+    let mut listed = std::fs::read_to_string(&roots).unwrap();
+    listed.push_str(&format!("{}\n", fake.display()));
+    std::fs::write(&roots, listed).unwrap();
+    let (records, _) = hook_env(&env, &fake, &[]);
+    assert!(records.is_empty(), "{records:?}");
+    std::fs::create_dir_all(a.join("sub/dir")).unwrap();
+    let (records, stderr) = hook_env(&env, &a.join("sub/dir"), &[]);
+    assert!(names_set(&records).contains(&"PORT"), "{records:?}");
+    assert!(stderr.contains("entered slot feature-a"), "{stderr}");
+}
+
+/// A value holding NUL bytes (which would shift the records) is dropped, so it cannot smuggle
+/// in a `set LD_PRELOAD ...` record; dangerous names are dropped with a warning.
+#[test]
+fn hook_env_values_cannot_forge_records() {
+    let env = Env::new();
+    let (_, a, _) = two_slots(&env);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(a.join(".env.local"))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut file,
+        b"EVIL='x\0set\0LD_PRELOAD\0/tmp/evil.so'\nLD_PRELOAD=/tmp/evil.so\nOK=1\n",
+    )
+    .unwrap();
+    let (records, stderr) = hook_env(&env, &a, &[]);
+    let set = names_set(&records);
+    assert!(set.contains(&"OK"), "{records:?}");
+    assert!(
+        !set.contains(&"EVIL") && !set.contains(&"LD_PRELOAD"),
+        "{records:?}"
+    );
+    assert!(
+        stderr.contains("EVIL") && stderr.contains("NUL"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("not exporting LD_PRELOAD"), "{stderr}");
+}
+
+/// One line on entering and leaving, none with `[hook] quiet = true` or GIT_AGENT_QUIET=1; a
+/// broken config warns and the hook goes on; a damaged state is ignored with a warning.
+#[test]
+fn hook_env_messages_quiet_and_damage() {
+    let env = Env::new();
+    let (_, a, _) = two_slots(&env);
+    let (records, stderr) = hook_env(&env, &a, &[]);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let state = records
+        .iter()
+        .find(|r| r.1 == "__GIT_AGENT_STATE")
+        .and_then(|r| r.2.clone())
+        .unwrap();
+    let port = records
+        .iter()
+        .find(|r| r.1 == "PORT")
+        .and_then(|r| r.2.clone())
+        .unwrap();
+    let inside = [
+        ("__GIT_AGENT_STATE", state.as_str()),
+        ("PORT", port.as_str()),
+    ];
+    let (records, stderr) = hook_env(&env, &env.root(), &inside);
+    assert_eq!(stderr.trim(), "git-agent: left slot feature-a");
+    assert!(
+        records.contains(&("unset".into(), "PORT".into(), None)),
+        "{records:?}"
+    );
+    assert!(
+        records.contains(&("unset".into(), "__GIT_AGENT_STATE".into(), None)),
+        "{records:?}"
+    );
+
+    let (_, stderr) = hook_env(&env, &a, &[("GIT_AGENT_QUIET", "1")]);
+    assert_eq!(stderr, "");
+    std::fs::create_dir_all(env.config_file().parent().unwrap()).unwrap();
+    std::fs::write(env.config_file(), "[hook]\nquiet = true\n").unwrap();
+    let (_, stderr) = hook_env(&env, &a, &[]);
+    assert_eq!(stderr, "");
+
+    std::fs::write(env.config_file(), "[hook\nquiet = \n").unwrap();
+    let (records, stderr) = hook_env(&env, &a, &[]);
+    assert!(
+        stderr.contains("warning") && stderr.contains("config.toml"),
+        "{stderr}"
+    );
+    assert!(names_set(&records).contains(&"PORT"), "{records:?}");
+    std::fs::remove_file(env.config_file()).unwrap();
+
+    let (records, stderr) = hook_env(&env, &a, &[("__GIT_AGENT_STATE", "{not json")]);
+    assert!(stderr.contains("damaged __GIT_AGENT_STATE"), "{stderr}");
+    assert!(names_set(&records).contains(&"PORT"));
+}
+
+/// Without shell integration (or without a terminal, as for an agent that inherited the
+/// variable), `cd` prints the path and says why the shell stays; a slot name works from
+/// outside the repository when it is unique among the user's slots.
+#[test]
+fn cd_without_integration_prints_the_path() {
+    let env = Env::new();
+    let (repo, a, _) = two_slots(&env);
+    let out = env.run(&repo, &["cd", "feature-a"]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout).trim(), a.display().to_string());
+    assert!(
+        text(&out.stderr).contains("shell integration is not active"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The variable is set, but stdin is not a terminal: nothing is written for the shell.
+    let directive = env.root().join("runtime/git-agent/cd.1");
+    let mut cmd = env.cmd(&repo);
+    let out = cmd
+        .args(["cd", "feature-b"])
+        .env("GIT_AGENT_DIRECTIVE", &directive)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!directive.exists());
+    assert!(text(&out.stdout).trim().ends_with("feature-b"));
+    // From anywhere, by a unique name; back to the main worktree without a name.
+    assert_eq!(
+        env.ok(&env.root(), &["cd", "feature-b"]).trim(),
+        repo.parent()
+            .unwrap()
+            .join("app-worktrees/feature-b")
+            .display()
+            .to_string()
+    );
+    assert_eq!(env.ok(&a, &["cd"]).trim(), repo.display().to_string());
+    let err = env.fails(&env.root(), &["cd", "nope"], 1);
+    assert!(err.contains("no slot 'nope'"), "{err}");
+}
