@@ -991,3 +991,30 @@ fn neon_branch_already_gone_is_released_and_other_failures_are_reported() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(slots(&env, &dir).is_empty());
 }
+
+#[test]
+fn a_server_gone_for_good_does_not_trap_the_slot_with_force() {
+    let env = Env::new();
+    let mut redis = Redis::start();
+    let dir = repo_with(&env, &redis_template(&redis.url(0), ""));
+    ok(&env, &dir, None, &["add", "a"]);
+    redis.stop_server();
+    let stderr = fails(&env, &dir, None, &["rm", "a"]);
+    assert!(
+        stderr.contains("nothing else was removed") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert_eq!(slots(&env, &dir), ["a"]);
+    let out = output({
+        let mut c = cmd(&env, &dir, None, &["rm", "a", "--force"]);
+        c.stdin(std::process::Stdio::null());
+        c
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Left behind, to release by hand: Redis keys app:a:*"),
+        "{stderr}"
+    );
+    assert!(slots(&env, &dir).is_empty());
+}

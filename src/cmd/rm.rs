@@ -279,8 +279,26 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<()> {
         );
     }
     steps.step("services")?;
-    for done in services::release(&slot.resources)? {
-        eprintln!("git-agent: released {done}");
+    match services::release(&slot.resources) {
+        Ok(done) => {
+            for what in done {
+                eprintln!("git-agent: released {what}");
+            }
+        }
+        // A server that is gone for good must not make a slot impossible to remove; with
+        // --force the slot goes and the user is told exactly what is left to release.
+        Err(e) if args.force => eprintln!(
+            "git-agent: warning: could not release the slot's data ({e:#}); removing the slot anyway (--force). \
+             Left behind, to release by hand: {}",
+            services::describe_resources(&slot.resources)
+        ),
+        Err(e) => {
+            return Err(e.context(format!(
+                "could not release the data of slot {}; nothing else was removed. Run `git agent rm {}` again \
+                 when the server is reachable, or add --force to remove the slot and release it by hand",
+                slot.name, slot.name
+            )));
+        }
     }
     steps.step("worktree")?;
     if slot.path.exists() {

@@ -536,6 +536,33 @@ pub fn describe_database(db: &Database) -> String {
     }
 }
 
+/// Everything a record says was created, with where it lives, for a user who must release it
+/// by hand (`rm --force` when a server is gone).
+pub fn describe_resources(resources: &Resources) -> String {
+    let mut parts = Vec::new();
+    match &resources.database {
+        Some(Database::Postgres { name, host, port, .. }) => parts.push(format!(
+            "Postgres database {name} on {}:{} (DROP DATABASE \"{name}\" WITH (FORCE))",
+            host.as_deref().unwrap_or("the default host"),
+            port.as_deref().unwrap_or("5432")
+        )),
+        Some(Database::Neon { project_id, branch_id, branch }) => parts.push(format!(
+            "Neon branch {branch} ({branch_id}) of project {project_id} (neonctl branches delete {branch_id} --project-id {project_id})"
+        )),
+        Some(db) => parts.push(describe_database(db)),
+        None => {}
+    }
+    if let Some(redis) = &resources.redis
+        && let Some(url) = &redis.url
+    {
+        parts.push(match redis.db {
+            Some(n) => format!("Redis database {n} at {url}"),
+            None => format!("Redis keys {}* at {url}", redis.prefix),
+        });
+    }
+    if parts.is_empty() { "nothing".into() } else { parts.join("; ") }
+}
+
 /// The database URL the slot was given, from its variables.
 pub fn database_url(resources: &Resources, env: &BTreeMap<String, String>) -> Option<String> {
     resources.database.as_ref()?;
