@@ -265,7 +265,7 @@ fn strip_escapes(raw: &str) -> String {
         match c {
             '\x1b' => match chars.next() {
                 Some('[') => {
-                    while let Some(c) = chars.next() {
+                    for c in chars.by_ref() {
                         if c.is_ascii_alphabetic() || c == '~' {
                             break;
                         }
