@@ -68,7 +68,7 @@ pub fn run(args: &Rm) -> Result<()> {
         // The shell stood in the directory just removed: with shell integration, it moves to
         // the main worktree at its next prompt.
         if stood_inside && let Err(e) = crate::shell::send_cd(&ctx.repo.main_worktree) {
-            eprintln!("git-agent: warning: could not move the shell out of the removed slot: {e:#}");
+            eprintln!("git-agent: warning: could not move the shell out of the slot: {e:#}");
         }
     }
     Ok(())
