@@ -74,11 +74,6 @@ fn directive_file() -> Option<PathBuf> {
     (path.is_absolute() && named_like_ours && std::io::stdin().is_terminal()).then_some(path)
 }
 
-/// Whether a directive would reach an interactive shell.
-pub fn directive_active() -> bool {
-    directive_file().is_some()
-}
-
 /// Asks the shell to change to `dir` before its next prompt. Returns false (and writes
 /// nothing) when no shell integration is listening.
 pub fn send_cd(dir: &Path) -> Result<bool> {

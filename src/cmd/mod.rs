@@ -15,7 +15,7 @@ mod cd;
 mod doctor;
 mod env;
 mod exec;
-pub mod hook_env;
+mod hook_env;
 mod init;
 mod install_man;
 mod ls;
