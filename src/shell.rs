@@ -63,15 +63,50 @@ pub fn directive_dir() -> Result<PathBuf> {
     }
 }
 
-/// The directive file of the interactive shell that runs us, if shell integration is active
-/// and we were started from a terminal. An agent without a terminal (which may inherit the
-/// variable from the user's shell) must not make that shell jump.
+/// The directive file of the interactive shell that runs us, if shell integration is active,
+/// we were started from a terminal, and by that shell itself (perhaps through git). Programs
+/// the shell started, such as an agent, inherit the variable, and must not make it jump.
 fn directive_file() -> Option<PathBuf> {
     let path = PathBuf::from(std::env::var_os(DIRECTIVE_VAR)?);
-    let named_like_ours = path
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("cd."));
-    (path.is_absolute() && named_like_ours && std::io::stdin().is_terminal()).then_some(path)
+    let shell_pid: u32 = path
+        .file_name()?
+        .to_str()?
+        .strip_prefix("cd.")?
+        .parse()
+        .ok()?;
+    (path.is_absolute() && std::io::stdin().is_terminal() && started_by(shell_pid)).then_some(path)
+}
+
+/// Whether `shell_pid` started this process, directly or through `git` (`git agent ...`).
+/// Where there is no /proc to tell, the terminal check alone decides.
+fn started_by(shell_pid: u32) -> bool {
+    if !Path::new("/proc/self/stat").exists() {
+        return true;
+    }
+    let mut pid = std::process::id();
+    // A few levels: git may run us through its own helper processes.
+    for _ in 0..4 {
+        let Some(parent) = parent_of(pid) else {
+            return false;
+        };
+        if parent == shell_pid {
+            return true;
+        }
+        let comm = std::fs::read_to_string(format!("/proc/{parent}/comm")).unwrap_or_default();
+        if comm.trim_end() != "git" {
+            return false;
+        }
+        pid = parent;
+    }
+    false
+}
+
+/// The parent pid from `/proc/PID/stat` ("pid (comm) state ppid ..."; comm may hold spaces
+/// and parentheses, so read after the last `)`).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Asks the shell to change to `dir` before its next prompt. Returns false (and writes

@@ -380,6 +380,10 @@ fn journey(kind: Kind) {
     let seen = sh.run("git agent cd feature-a");
     assert_eq!(seen.pwd, a.to_str().unwrap());
     assert_eq!(seen.var("PORT"), Some(port_a.as_str()));
+    // A program the shell started (an agent, a script) cannot move the shell, even with a
+    // terminal and the inherited variable.
+    let seen = sh.run("sh -c 'git agent cd feature-b; true'");
+    assert_eq!(seen.pwd, a.to_str().unwrap());
     let seen = sh.run("git agent cd");
     assert_eq!(seen.pwd, repo.to_str().unwrap());
     assert_eq!(seen.var("PORT"), Some("80"));
