@@ -714,8 +714,16 @@ fn forks(kind: Kind, prompts: usize) -> usize {
 }
 
 fn no_process_at_unchanged_prompt(kind: Kind) {
-    if Command::new("strace").arg("-V").output().is_err() {
-        panic!("strace is needed for this test (Debian package strace)");
+    let probe = Command::new("strace")
+        .args(["-f", "-o", "/dev/null", "true"])
+        .output();
+    match probe {
+        Err(e) => panic!("strace is needed for this test (Debian package strace): {e}"),
+        Ok(out) if !out.status.success() => panic!(
+            "strace cannot trace processes here (is ptrace forbidden?): {}",
+            text(&out.stderr)
+        ),
+        Ok(_) => {}
     }
     let few = forks(kind, 5);
     let many = forks(kind, 200);
