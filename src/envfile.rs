@@ -107,6 +107,11 @@ pub fn dangerous_name(name: &str) -> bool {
         "PROMPT", "PROMPT2", "PROMPT3", "PROMPT4", "RPROMPT", "RPROMPT2", "RPS1", "RPS2", "SPROMPT",
         "precmd_functions", "preexec_functions", "chpwd_functions", "periodic_functions",
         "zshaddhistory_functions", "zshexit_functions", "INPUTRC", "PWD", "OLDPWD",
+        // Programs that other programs start on the user's behalf, or that change which code
+        // an interpreter loads.
+        "LESSOPEN", "LESSCLOSE", "MANPAGER", "GIT_PAGER", "BROWSER", "PYTHONHOME", "PYTHONINSPECT",
+        "NODE_PATH", "RUBYSHELL", "PERLLIB", "PERL5DB", "SSH_ASKPASS", "SUDO_ASKPASS", "TERMINFO",
+        "HISTFILE", "PROMPT_DIRTRIM",
     ];
     // `__ga_*` and `__git_agent*` are the shell hook's own variables (one names the binary it runs).
     const PREFIXES: &[&str] = &["LD_", "DYLD_", "GIT_", "fish_", "BASH_FUNC_", "__GIT_AGENT", "__ga_", "__git_agent"];
@@ -258,7 +263,7 @@ mod tests {
     fn names() {
         assert!(valid_name("PORT") && valid_name("_x1"));
         assert!(!valid_name("1X") && !valid_name("A-B") && !valid_name("") && !valid_name("$(id)"));
-        for name in ["LD_PRELOAD", "DYLD_X", "BASH_ENV", "PS1", "PATH", "GIT_DIR", "fish_greeting", "IFS"] {
+        for name in ["LD_PRELOAD", "DYLD_X", "BASH_ENV", "PS1", "PATH", "GIT_DIR", "fish_greeting", "IFS", "LESSOPEN", "PYTHONHOME"] {
             assert!(dangerous_name(name), "{name}");
         }
         assert!(!dangerous_name("PORT") && !dangerous_name("DATABASE_URL"));
