@@ -1,8 +1,10 @@
 //! `git agent ls`: the board. One row per slot: branch, ports (marked when listening),
-//! database, git state and path. Git state is read with gix, one thread per slot.
+//! database, git state and path. Git state is read with gix, on one thread per core.
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
 use serde_json::json;
@@ -30,33 +32,61 @@ struct Row {
 pub fn run(args: &Ls) -> Result<()> {
     let repo = Repo::discover(&super::current_dir()?)?;
     let slots = slot::load_all(&repo.common_dir)?;
-    let rows: Vec<Row> = std::thread::scope(|scope| {
-        let handles: Vec<_> = slots
-            .into_iter()
-            .map(|slot| {
-                let with_status = !args.no_status;
-                scope.spawn(move || {
-                    let listening = slot
-                        .ports
-                        .iter()
-                        .map(|(k, p)| (k.clone(), ports::listening(*p)))
-                        .collect();
-                    let git = with_status.then(|| git_state(&slot));
-                    Row {
-                        slot,
-                        listening,
-                        git,
-                    }
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
+    let git = if args.no_status {
+        vec![None; slots.len()]
+    } else {
+        statuses(&slots)
+    };
+    // One port after the other: a connect to a closed loopback port is answered at once, and
+    // threads to spread them cost more than the probes (as did reading /proc/net/tcp, which
+    // walks the kernel's whole connection table; BENCHMARKS.md).
+    let rows: Vec<Row> = slots
+        .into_iter()
+        .zip(git)
+        .map(|(slot, git)| {
+            let listening = slot
+                .ports
+                .iter()
+                .map(|(k, p)| (k.clone(), ports::listening(*p)))
+                .collect();
+            Row {
+                slot,
+                listening,
+                git,
+            }
+        })
+        .collect();
     if args.json {
         output::print_json(&json!(rows.iter().map(row_json).collect::<Vec<_>>()))
     } else {
         output::print(&table(&rows))
     }
+}
+
+/// The git state of every slot, on as many threads as there are cores: a status is CPU and
+/// file-system work, and a thread per slot only made the cores take turns (BENCHMARKS.md).
+fn statuses(slots: &[Slot]) -> Vec<Option<GitState>> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = AtomicUsize::new(0);
+    let found: Vec<Mutex<Option<GitState>>> = slots.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..cores.min(slots.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(slot) = slots.get(i) else { break };
+                    let state = git_state(slot);
+                    if let Ok(mut cell) = found[i].lock() {
+                        *cell = Some(state);
+                    }
+                }
+            });
+        }
+    });
+    found
+        .into_iter()
+        .map(|cell| cell.into_inner().ok().flatten())
+        .collect()
 }
 
 fn git_state(slot: &Slot) -> GitState {
@@ -76,7 +106,11 @@ fn git_state(slot: &Slot) -> GitState {
 }
 
 fn read_git_state(path: &Path, base: &str) -> Result<GitState> {
-    let repo = gix::open(path)?;
+    // Nanosecond timestamps in the racy-git check: with whole seconds, every file written in
+    // the second its index was (all of a fresh slot) is "racily clean" and gets hashed on
+    // every `ls`, as gix, unlike `git status`, does not write the index back.
+    let options = gix::open::Options::default().config_overrides(["gitoxide.core.useNsec=true"]);
+    let repo = gix::open_opts(path, options)?;
     let changes = repo
         .status(gix::progress::Discard)?
         .untracked_files(gix::status::UntrackedFiles::Files)
