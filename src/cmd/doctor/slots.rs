@@ -1,0 +1,192 @@
+//! Slots and their leases: slots stuck half-made or with their directory gone, leases in the
+//! machine-wide registry without a slot, and leased ports held by processes not the slot's.
+
+use std::path::Path;
+
+use super::procnet::{Process, listeners};
+use super::{Level, Report};
+use crate::git::Repo;
+use crate::slot::{self, State};
+use crate::{ports, registry};
+
+fn alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists() || !Path::new("/proc/self").exists()
+}
+
+pub(super) fn check_slots(report: &mut Report, repo: &Repo, registry: Option<&registry::Registry>) {
+    let slots = match slot::load_all(&repo.common_dir) {
+        Ok(slots) => slots,
+        Err(e) => {
+            report.add("slot", Level::Error, format!("{e:#}"));
+            return;
+        }
+    };
+    let mut bad = 0;
+    for s in &slots {
+        let before = report.findings.len();
+        let live = s.pid.filter(|p| alive(*p));
+        match s.state {
+            State::Creating if live.is_none() => report.slot(
+                &s.name,
+                Level::Error,
+                "stuck in `creating`: the `git agent add` that made it was killed",
+                Some("git agent prune".into()),
+            ),
+            State::Removing if live.is_none() => report.slot(
+                &s.name,
+                Level::Error,
+                "stuck in `removing`: the `git agent rm` that removed it was killed",
+                Some(format!("git agent rm {}", s.name)),
+            ),
+            State::Creating | State::Removing => report.slot(
+                &s.name,
+                Level::Info,
+                format!("being {} by pid {}", if s.state == State::Creating { "created" } else { "removed" }, live.unwrap_or(0)),
+                None,
+            ),
+            State::Ready if !s.path.exists() => report.slot(
+                &s.name,
+                Level::Error,
+                format!("its directory {} is gone", s.path.display()),
+                Some(
+                    "git agent prune (forgets it and releases its ports); if you moved it: git worktree repair <new path>"
+                        .to_string(),
+                ),
+            ),
+            State::Ready => {}
+        }
+        if let Some(registry) = registry
+            && !registry
+                .slots
+                .iter()
+                .any(|e| e.repo == repo.common_dir && e.name == s.name)
+        {
+            report.slot(
+                &s.name,
+                Level::Error,
+                "has no port lease in the machine-wide registry (another slot could get its ports)",
+                Some("git agent prune --repair".into()),
+            );
+        }
+        if report.findings.len() > before {
+            bad += 1;
+        }
+    }
+    if slots.is_empty() {
+        report.add("slot", Level::Ok, "this repository has no slots");
+    } else if bad == 0 {
+        report.add(
+            "slot",
+            Level::Ok,
+            format!("{} slot(s), all in order", slots.len()),
+        );
+    }
+}
+
+/// Leases whose slot record is gone, in any repository.
+pub(super) fn check_leases(
+    report: &mut Report,
+    repo: Option<&Repo>,
+    registry: &registry::Registry,
+) {
+    let mut orphans = 0;
+    for entry in &registry.slots {
+        if slot::exists(&entry.repo, &entry.name) {
+            if repo.is_none_or(|r| r.common_dir != entry.repo) && !entry.root.exists() {
+                let main = entry.repo.parent().unwrap_or(&entry.repo);
+                report.fix(
+                    "lease",
+                    Level::Warning,
+                    format!(
+                        "slot {} of {} holds ports but its directory {} is gone",
+                        entry.name,
+                        main.display(),
+                        entry.root.display()
+                    ),
+                    format!(
+                        "cd {} && git agent prune",
+                        crate::quote::posix(&main.to_string_lossy())
+                    ),
+                );
+            }
+            continue;
+        }
+        orphans += 1;
+        let ports: Vec<String> = entry.ports.values().map(|p| p.to_string()).collect();
+        report.fix(
+            "lease",
+            Level::Error,
+            format!(
+                "ports {} are leased to slot {} ({}), which no longer exists",
+                ports.join(","),
+                entry.name,
+                entry.root.display()
+            ),
+            "git agent prune",
+        );
+    }
+    if orphans == 0 {
+        report.add(
+            "lease",
+            Level::Ok,
+            format!("{} port lease(s), each with its slot", registry.slots.len()),
+        );
+    }
+}
+
+/// Leased ports that something listens on, and whether that is the slot's own process.
+pub(super) fn check_ports(report: &mut Report, registry: &registry::Registry) {
+    let busy: Vec<(&registry::Entry, &String, u16)> = registry
+        .slots
+        .iter()
+        .flat_map(|e| e.ports.iter().map(move |(name, port)| (e, name, *port)))
+        .filter(|(_, _, port)| ports::listening(*port))
+        .collect();
+    if busy.is_empty() {
+        return;
+    }
+    let owners = listeners();
+    for (entry, var, port) in busy {
+        let what = format!("port {port} ({var} of slot {})", entry.name);
+        let pids = owners
+            .as_ref()
+            .and_then(|o| o.get(&port))
+            .cloned()
+            .unwrap_or_default();
+        if pids.is_empty() {
+            report.fix(
+                "port",
+                Level::Warning,
+                format!("{what} is in use by a process git-agent cannot see (another user's?)"),
+                format!("find it with `ss -ltnp 'sport = :{port}'` or `lsof -i :{port}`"),
+            );
+            continue;
+        }
+        let foreign: Vec<&Process> = pids.iter().filter(|p| !p.belongs_to(entry)).collect();
+        if foreign.is_empty() {
+            let p = &pids[0];
+            report.add(
+                "port",
+                Level::Ok,
+                format!(
+                    "{what} is in use by the slot's own pid {} ({})",
+                    p.pid, p.command
+                ),
+            );
+        } else {
+            for p in foreign {
+                report.fix(
+                    "port",
+                    Level::Error,
+                    format!(
+                        "{what} is held by pid {} (`{}`, in {}), which is not the slot's: the slot's own server will not be able to use it",
+                        p.pid,
+                        p.command,
+                        p.cwd.as_ref().map(|c| c.display().to_string()).unwrap_or_else(|| "?".into())
+                    ),
+                    format!("stop it: kill {}", p.pid),
+                );
+            }
+        }
+    }
+}
