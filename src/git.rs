@@ -133,7 +133,9 @@ impl Repo {
     /// The upstream of a local branch (`origin/x`) from `branch.<name>.remote/merge`.
     pub fn upstream(&self, branch: &str) -> Option<String> {
         let config = self.gix.config_snapshot();
-        let remote = config.string(format!("branch.{branch}.remote").as_str())?.to_string();
+        let remote = config
+            .string(format!("branch.{branch}.remote").as_str())?
+            .to_string();
         let merge = config.string(format!("branch.{branch}.merge").as_str())?;
         let merge = merge.to_string();
         let short = merge.strip_prefix("refs/heads/")?;
@@ -275,4 +277,12 @@ pub fn changes(dir: &Path) -> Result<Changes> {
         }
     }
     Ok(changes)
+}
+
+/// Serialises the git commands that change a repository's worktrees and config, which take
+/// git's own lock files and fail rather than wait when another process holds them.
+pub fn repo_lock(common: &Path) -> Result<std::fs::File> {
+    let dir = common.join("agent");
+    crate::fsutil::create_private_dir(&dir)?;
+    crate::fsutil::lock(&dir.join("lock"))
 }

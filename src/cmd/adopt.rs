@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::Ctx;
-use super::add::{self, NewSlot};
 use crate::cli::Adopt;
 use crate::config::Config;
 use crate::git::Repo;
+use crate::provision::{self, NewSlot};
 use crate::txn::{self, Txn};
 use crate::{registry, setup, slot};
 
@@ -37,7 +37,7 @@ pub fn run(args: &Adopt) -> Result<()> {
         .clone()
         .or_else(|| ctx.repo.current_branch())
         .unwrap_or_else(|| "HEAD".into());
-    let task = add::read_task(args.task.as_deref(), args.task_file.as_deref())?;
+    let task = provision::read_task(args.task.as_deref(), args.task_file.as_deref())?;
     let options = setup::Options {
         skip: args.no_setup,
         yes: args.yes,
@@ -47,7 +47,7 @@ pub fn run(args: &Adopt) -> Result<()> {
     txn::install_handler();
     let (adopted, setup_failed) = Txn::new().run(|txn| {
         txn.step("validate")?;
-        add::check_template(&ctx.config)?;
+        provision::check_template(&ctx.config)?;
         txn.step("lease")?;
         let new = NewSlot {
             name: args.name.as_deref(),
@@ -57,12 +57,12 @@ pub fn run(args: &Adopt) -> Result<()> {
             adopted: true,
             task,
         };
-        let slot = add::lease(&ctx, new, |_| Ok(path.clone()), txn)?;
-        add::prepare(&ctx, slot, &setup, txn)
+        let slot = provision::lease(&ctx, new, |_| Ok(path.clone()), txn)?;
+        provision::prepare(&ctx, slot, &setup, txn)
     })?;
-    add::report(&adopted, args.json)?;
+    provision::report(&adopted, args.json)?;
     if let Some(e) = setup_failed {
-        return Err(add::kept_after_failure(&adopted, e));
+        return Err(provision::kept_after_failure(&adopted, e));
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ pub fn run(args: &Env) -> Result<()> {
     };
     let vars = ctx.slot_env(&slot);
     if args.json {
-        let mut value = super::add::slot_json(&slot);
+        let mut value = crate::provision::slot_json(&slot);
         value["env"] = serde_json::to_value(&vars)?;
         if let Some(redis) = &slot.resources.redis {
             value["redis_prefix"] = redis.prefix.clone().into();
@@ -47,6 +47,9 @@ pub fn containing(common: &Path, dir: &Path) -> Result<Slot> {
     });
     match found.max_by_key(|s| s.path.as_os_str().len()) {
         Some(slot) => Ok(slot),
-        None => bail!("{} is not inside a slot; name one (`git agent env SLOT`) or see `git agent ls`", dir.display()),
+        None => bail!(
+            "{} is not inside a slot; name one (`git agent env SLOT`) or see `git agent ls`",
+            dir.display()
+        ),
     }
 }

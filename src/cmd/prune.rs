@@ -9,8 +9,8 @@ use anyhow::Result;
 use crate::cli::Prune;
 use crate::git::{self, Repo};
 use crate::registry::{self, Registry};
-use crate::slot::{self, Slot, State};
 use crate::services;
+use crate::slot::{self, Slot, State};
 
 pub fn run(args: &Prune) -> Result<()> {
     if args.repair {
@@ -23,7 +23,15 @@ pub fn run(args: &Prune) -> Result<()> {
     for slot in slot::load_all(&repo.common_dir)? {
         if let Some(why) = stale(&slot) {
             actions += 1;
-            eprintln!("git-agent: {} slot {}: {why}", if args.dry_run { "would forget" } else { "forgetting" }, slot.name);
+            eprintln!(
+                "git-agent: {} slot {}: {why}",
+                if args.dry_run {
+                    "would forget"
+                } else {
+                    "forgetting"
+                },
+                slot.name
+            );
             if !args.dry_run {
                 forget(&repo, &slot)?;
             }
@@ -40,10 +48,20 @@ pub fn run(args: &Prune) -> Result<()> {
         .map(|e| format!("{} ({})", e.name, e.root.display()))
         .collect();
     for orphan in &orphans {
-        eprintln!("git-agent: {} the lease of {orphan}: its slot record is gone", if args.dry_run { "would drop" } else { "dropping" });
+        eprintln!(
+            "git-agent: {} the lease of {orphan}: its slot record is gone",
+            if args.dry_run {
+                "would drop"
+            } else {
+                "dropping"
+            }
+        );
     }
     if !args.dry_run && !orphans.is_empty() {
-        locked.registry.slots.retain(|e| slot::exists(&e.repo, &e.name));
+        locked
+            .registry
+            .slots
+            .retain(|e| slot::exists(&e.repo, &e.name));
         locked.save()?;
     }
     actions += before - locked.registry.slots.len().min(before);
@@ -59,7 +77,9 @@ fn stale(slot: &Slot) -> Option<String> {
     match slot.state {
         State::Creating if !alive => Some("its `git agent add` was interrupted".into()),
         State::Removing if !alive => Some("its `git agent rm` was interrupted".into()),
-        State::Ready if !slot.path.exists() => Some(format!("its directory {} is gone", slot.path.display())),
+        State::Ready if !slot.path.exists() => {
+            Some(format!("its directory {} is gone", slot.path.display()))
+        }
         _ => None,
     }
 }
@@ -76,16 +96,21 @@ fn forget(repo: &Repo, slot: &Slot) -> Result<()> {
     }
     let mut keep_branch = !slot.created_branch;
     // Git's own locks fail rather than wait; a concurrent `add` must not see them held.
-    let lock = super::add::repo_lock(&repo.common_dir)?;
+    let lock = crate::git::repo_lock(&repo.common_dir)?;
     if slot.path.exists() && !slot.adopted {
-        let clean = git::changes(&slot.path).map(|c| c.is_clean()).unwrap_or(false);
+        let clean = git::changes(&slot.path)
+            .map(|c| c.is_clean())
+            .unwrap_or(false);
         if clean || slot.state == State::Removing {
             let mut cmd = repo.git();
             cmd.args(["worktree", "remove", "--force"]).arg(&slot.path);
             git::run(cmd)?;
         } else {
             keep_branch = true;
-            eprintln!("git-agent: kept {}: it has changes; remove it with `git worktree remove` once you have saved them", slot.path.display());
+            eprintln!(
+                "git-agent: kept {}: it has changes; remove it with `git worktree remove` once you have saved them",
+                slot.path.display()
+            );
         }
     }
     let mut cmd = repo.git();
@@ -95,7 +120,9 @@ fn forget(repo: &Repo, slot: &Slot) -> Result<()> {
     // was cut short had decided to delete it (`created_branch` then says so) when merged.
     if !keep_branch && let Some(tip) = repo.resolve(&format!("refs/heads/{}", slot.branch)) {
         let base = repo.resolve(&slot.base);
-        let own = base.map(|b| repo.count_unique(tip, &[b]).unwrap_or(1)).unwrap_or(1);
+        let own = base
+            .map(|b| repo.count_unique(tip, &[b]).unwrap_or(1))
+            .unwrap_or(1);
         if own == 0 {
             let mut cmd = repo.git();
             cmd.args(["branch", "-D", "--", &slot.branch]);
@@ -104,10 +131,10 @@ fn forget(repo: &Repo, slot: &Slot) -> Result<()> {
     }
     drop(lock);
     if slot.state == State::Creating {
-        super::add::remove_empty_dirs(&slot.made_dirs);
-        super::add::take_back_excludes(&repo.common_dir, &slot.excluded, &slot.name)?;
+        crate::provision::remove_empty_dirs(&slot.made_dirs);
+        crate::provision::take_back_excludes(&repo.common_dir, &slot.excluded, &slot.name)?;
     }
-    super::add::release_lease(&repo.common_dir, &slot.name)
+    crate::provision::release_lease(&repo.common_dir, &slot.name)
 }
 
 /// Rebuilds the registry from the slot records of the repositories it lists (read leniently
@@ -138,11 +165,18 @@ fn repair(dry_run: bool) -> Result<()> {
             });
         }
     }
-    eprintln!("git-agent: {} the registry with {} slot(s) from {} repositories", if dry_run { "would rebuild" } else { "rebuilt" }, rebuilt.slots.len(), repos.len());
+    eprintln!(
+        "git-agent: {} the registry with {} slot(s) from {} repositories",
+        if dry_run { "would rebuild" } else { "rebuilt" },
+        rebuilt.slots.len(),
+        repos.len()
+    );
     if !dry_run {
         let damaged = locked.dir().join("registry.json");
         if old.is_err() && damaged.exists() {
-            let kept = locked.dir().join(format!("registry.json.damaged.{}", slot::now()));
+            let kept = locked
+                .dir()
+                .join(format!("registry.json.damaged.{}", slot::now()));
             std::fs::rename(&damaged, &kept)?;
             eprintln!("git-agent: the damaged file is kept as {}", kept.display());
         }

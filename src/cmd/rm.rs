@@ -302,7 +302,7 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<()> {
     }
     steps.step("worktree")?;
     if slot.path.exists() {
-        let _lock = super::add::repo_lock(common)?;
+        let _lock = crate::git::repo_lock(common)?;
         let mut cmd = ctx.repo.git();
         cmd.args(["worktree", "remove", "--force"]);
         if locked {
@@ -312,7 +312,7 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<()> {
         git::run(cmd)?;
     }
     {
-        let _lock = super::add::repo_lock(common)?;
+        let _lock = crate::git::repo_lock(common)?;
         let mut cmd = ctx.repo.git();
         cmd.args(["worktree", "prune"]);
         git::run(cmd)?;
@@ -320,7 +320,7 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<()> {
     steps.step("branch")?;
     match &branch {
         BranchFate::Delete => {
-            let _lock = super::add::repo_lock(common)?;
+            let _lock = crate::git::repo_lock(common)?;
             let mut cmd = ctx.repo.git();
             cmd.args(["branch", "-D", "--", &slot.branch]);
             git::run(cmd)?;
@@ -330,7 +330,7 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<()> {
         BranchFate::Gone => {}
     }
     steps.step("release")?;
-    super::add::release_lease(common, &slot.name)?;
+    crate::provision::release_lease(common, &slot.name)?;
     steps.commit();
     let _ = args;
     eprintln!(

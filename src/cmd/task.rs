@@ -24,9 +24,9 @@ pub fn run(args: &Task) -> Result<()> {
         }
         return Ok(());
     }
-    let task = super::add::read_task(args.set.as_deref(), args.set_file.as_deref())?;
+    let task = crate::provision::read_task(args.set.as_deref(), args.set_file.as_deref())?;
     // Re-read under the repository lock so a concurrent change of the record is not lost.
-    let _lock = super::add::repo_lock(common)?;
+    let _lock = crate::git::repo_lock(common)?;
     slot = slot::load(common, &slot.name)?;
     slot.task = task;
     slot::save(common, &slot)?;

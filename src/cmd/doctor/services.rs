@@ -31,7 +31,7 @@ pub(super) fn check_config(report: &mut Report, repo: &Repo) -> Option<Config> {
         .template_file
         .as_ref()
         .map(|f| f.display().to_string());
-    if let Err(e) = crate::cmd::add::check_template(&config) {
+    if let Err(e) = crate::provision::check_template(&config) {
         report.fix(
             "template",
             Level::Error,
