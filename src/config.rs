@@ -103,7 +103,9 @@ impl Config {
         let path = main_worktree.join(TEMPLATE_FILE);
         let (repo, template_file, template_text) = match std::fs::read_to_string(&path) {
             Ok(text) => (parse_template(&text, &path)?, Some(path), text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Template::default(), None, String::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                (Template::default(), None, String::new())
+            }
             Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
         };
         let setup_from_repo = repo.setup.is_some();
@@ -135,11 +137,19 @@ impl Config {
     }
 
     pub fn env_file(&self) -> &str {
-        self.template.worktree.env_file.as_deref().unwrap_or(DEFAULT_ENV_FILE)
+        self.template
+            .worktree
+            .env_file
+            .as_deref()
+            .unwrap_or(DEFAULT_ENV_FILE)
     }
 
     pub fn path_template(&self) -> &str {
-        self.template.worktree.path.as_deref().unwrap_or(DEFAULT_PATH)
+        self.template
+            .worktree
+            .path
+            .as_deref()
+            .unwrap_or(DEFAULT_PATH)
     }
 
     /// Port names and bases; with none configured, `PORT = 3000`.
@@ -147,14 +157,22 @@ impl Config {
         if self.template.ports.is_empty() {
             return BTreeMap::from([("PORT".to_string(), 3000)]);
         }
-        self.template.ports.iter().map(|(k, v)| (k.clone(), *v.get_ref())).collect()
+        self.template
+            .ports
+            .iter()
+            .map(|(k, v)| (k.clone(), *v.get_ref()))
+            .collect()
     }
 
     /// `file:line: section.key` for an item of the template, for error messages.
     pub fn place(&self, section: &str, key: &str, span: Option<std::ops::Range<usize>>) -> String {
         match (&self.template_file, span) {
             (Some(file), Some(span)) => {
-                format!("{}:{}: {section}.{key}", file.display(), line_of(&self.template_text, span.start))
+                format!(
+                    "{}:{}: {section}.{key}",
+                    file.display(),
+                    line_of(&self.template_text, span.start)
+                )
             }
             (Some(file), None) => format!("{}: {section}.{key}", file.display()),
             (None, _) => format!("{section}.{key}"),
@@ -167,23 +185,43 @@ impl Config {
     }
 
     fn check_env_names(&self) -> Result<()> {
-        let names = self.template.env.iter().map(|(k, v)| (k, v.span())).chain(self.template.ports.iter().map(|(k, v)| (k, v.span())));
+        let names = self
+            .template
+            .env
+            .iter()
+            .map(|(k, v)| (k, v.span()))
+            .chain(self.template.ports.iter().map(|(k, v)| (k, v.span())));
         for (name, span) in names {
-            let place = self.place(if self.template.env.contains_key(name) { "env" } else { "ports" }, name, Some(span));
+            let place = self.place(
+                if self.template.env.contains_key(name) {
+                    "env"
+                } else {
+                    "ports"
+                },
+                name,
+                Some(span),
+            );
             if !envfile::valid_name(name) {
-                bail!("{place}: '{name}' is not a valid variable name; use letters, digits and '_', not starting with a digit");
+                bail!(
+                    "{place}: '{name}' is not a valid variable name; use letters, digits and '_', not starting with a digit"
+                );
             }
             if envfile::dangerous_name(name) && !self.allows(name) {
                 bail!(
                     "{place}: the variable {name} could take over shells or programs, so a repository may not set it; \
                      to allow it, add \"{name}\" to allow_env under [trust] in your own config ({})",
-                    user_config_path().map(|p| p.display().to_string()).unwrap_or_default()
+                    user_config_path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
                 );
             }
         }
         for (name, port) in &self.template.ports {
             if *port.get_ref() == 0 {
-                bail!("{}: a base port must be between 1 and 65535", self.place("ports", name, Some(port.span())));
+                bail!(
+                    "{}: a base port must be between 1 and 65535",
+                    self.place("ports", name, Some(port.span()))
+                );
             }
         }
         Ok(())
@@ -213,7 +251,9 @@ pub fn user_config_path() -> Option<PathBuf> {
 }
 
 fn load_user() -> Result<UserConfig> {
-    let Some(path) = user_config_path() else { return Ok(UserConfig::default()) };
+    let Some(path) = user_config_path() else {
+        return Ok(UserConfig::default());
+    };
     match std::fs::read_to_string(&path) {
         Ok(text) => toml::from_str(&text).map_err(|e| toml_error(e, &text, &path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(UserConfig::default()),
@@ -231,7 +271,11 @@ fn merge(repo: Template, user: Template) -> Template {
             base: repo.worktree.base.or(user.worktree.base),
             env_file: repo.worktree.env_file.or(user.worktree.env_file),
         },
-        ports: if repo.ports.is_empty() { user.ports } else { repo.ports },
+        ports: if repo.ports.is_empty() {
+            user.ports
+        } else {
+            repo.ports
+        },
         env,
         database: repo.database.or(user.database),
         redis: repo.redis.or(user.redis),
@@ -247,11 +291,20 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_key() {
         let path = Path::new("/r/.git-agent.toml");
-        let err = parse_template("[ports]\nPORT = 3000\n\n[worktre]\npath = 'x'\n", path).unwrap_err().to_string();
-        assert!(err.starts_with("/r/.git-agent.toml:4:") && err.contains("worktre"), "{err}");
-        let err = parse_template("[ports]\nPORT = 'x'\n", path).unwrap_err().to_string();
+        let err = parse_template("[ports]\nPORT = 3000\n\n[worktre]\npath = 'x'\n", path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/r/.git-agent.toml:4:") && err.contains("worktre"),
+            "{err}"
+        );
+        let err = parse_template("[ports]\nPORT = 'x'\n", path)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("/r/.git-agent.toml:2:"), "{err}");
-        let err = parse_template("[ports]\nPORT = 70000\n", path).unwrap_err().to_string();
+        let err = parse_template("[ports]\nPORT = 70000\n", path)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(":2:"), "{err}");
         let err = parse_template("[env\n", path).unwrap_err().to_string();
         assert!(err.contains(":1:"), "{err}");
@@ -268,7 +321,8 @@ mod tests {
 
     #[test]
     fn repo_wins_over_user_defaults() {
-        let repo = parse_template("[worktree]\nbase='dev'\n[env]\nA='repo'\n", Path::new("r")).unwrap();
+        let repo =
+            parse_template("[worktree]\nbase='dev'\n[env]\nA='repo'\n", Path::new("r")).unwrap();
         let user = parse_template("[worktree]\npath='~/w/{slot}'\nbase='main'\n[env]\nA='user'\nB='user'\n[ports]\nPORT=5000\n", Path::new("u")).unwrap();
         let merged = merge(repo, user);
         assert_eq!(merged.worktree.base.as_deref(), Some("dev"));

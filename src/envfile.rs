@@ -7,7 +7,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-pub const BEGIN: &str = "# >>> git-agent: managed block, rewritten by `git agent`; put your own lines outside it";
+pub const BEGIN: &str =
+    "# >>> git-agent: managed block, rewritten by `git agent`; put your own lines outside it";
 pub const END: &str = "# <<< git-agent";
 
 /// Replaces (or appends) the managed block in `existing`, keeping every other byte.
@@ -95,28 +96,103 @@ pub fn valid_name(name: &str) -> bool {
 /// the hook and refused in a repository template unless the user's own config allows them.
 pub fn dangerous_name(name: &str) -> bool {
     const EXACT: &[&str] = &[
-        "BASH_ENV", "ENV", "PROMPT_COMMAND", "PS0", "PS1", "PS2", "PS3", "PS4", "IFS", "PATH",
-        "SHELL", "HOME", "ZDOTDIR", "SHELLOPTS", "BASHOPTS", "CDPATH", "GLOBIGNORE", "FPATH",
-        "MANPATH", "TMPDIR", "USER", "LOGNAME", "EDITOR", "VISUAL", "PAGER", "NODE_OPTIONS",
-        "PYTHONPATH", "PYTHONSTARTUP", "PERL5LIB", "PERL5OPT", "RUBYOPT", "RUBYLIB",
-        "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "SSH_AUTH_SOCK", "XDG_CONFIG_HOME",
-        "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "path", "fpath", "cdpath",
-        "manpath", "module_path",
+        "BASH_ENV",
+        "ENV",
+        "PROMPT_COMMAND",
+        "PS0",
+        "PS1",
+        "PS2",
+        "PS3",
+        "PS4",
+        "IFS",
+        "PATH",
+        "SHELL",
+        "HOME",
+        "ZDOTDIR",
+        "SHELLOPTS",
+        "BASHOPTS",
+        "CDPATH",
+        "GLOBIGNORE",
+        "FPATH",
+        "MANPATH",
+        "TMPDIR",
+        "USER",
+        "LOGNAME",
+        "EDITOR",
+        "VISUAL",
+        "PAGER",
+        "NODE_OPTIONS",
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "PERL5LIB",
+        "PERL5OPT",
+        "RUBYOPT",
+        "RUBYLIB",
+        "JAVA_TOOL_OPTIONS",
+        "_JAVA_OPTIONS",
+        "SSH_AUTH_SOCK",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_STATE_HOME",
+        "XDG_RUNTIME_DIR",
+        "path",
+        "fpath",
+        "cdpath",
+        "manpath",
+        "module_path",
         // zsh expands prompts (with PROMPT_SUBST, commands in them) and runs these hook arrays;
         // readline macros can type commands; PWD/OLDPWD would mislead the shell and its hook.
-        "PROMPT", "PROMPT2", "PROMPT3", "PROMPT4", "RPROMPT", "RPROMPT2", "RPS1", "RPS2", "SPROMPT",
-        "precmd_functions", "preexec_functions", "chpwd_functions", "periodic_functions",
-        "zshaddhistory_functions", "zshexit_functions", "INPUTRC", "PWD", "OLDPWD",
+        "PROMPT",
+        "PROMPT2",
+        "PROMPT3",
+        "PROMPT4",
+        "RPROMPT",
+        "RPROMPT2",
+        "RPS1",
+        "RPS2",
+        "SPROMPT",
+        "precmd_functions",
+        "preexec_functions",
+        "chpwd_functions",
+        "periodic_functions",
+        "zshaddhistory_functions",
+        "zshexit_functions",
+        "INPUTRC",
+        "PWD",
+        "OLDPWD",
         // Programs that other programs start on the user's behalf, or that change which code
         // an interpreter loads.
-        "LESSOPEN", "LESSCLOSE", "MANPAGER", "GIT_PAGER", "BROWSER", "PYTHONHOME", "PYTHONINSPECT",
-        "NODE_PATH", "RUBYSHELL", "PERLLIB", "PERL5DB", "SSH_ASKPASS", "SUDO_ASKPASS", "TERMINFO",
-        "HISTFILE", "PROMPT_DIRTRIM",
+        "LESSOPEN",
+        "LESSCLOSE",
+        "MANPAGER",
+        "GIT_PAGER",
+        "BROWSER",
+        "PYTHONHOME",
+        "PYTHONINSPECT",
+        "NODE_PATH",
+        "RUBYSHELL",
+        "PERLLIB",
+        "PERL5DB",
+        "SSH_ASKPASS",
+        "SUDO_ASKPASS",
+        "TERMINFO",
+        "HISTFILE",
+        "PROMPT_DIRTRIM",
     ];
     // `__ga_*` and `__git_agent*` are the shell hook's own variables (one names the binary it runs).
-    const PREFIXES: &[&str] = &["LD_", "DYLD_", "GIT_", "fish_", "BASH_FUNC_", "__GIT_AGENT", "__ga_", "__git_agent"];
+    const PREFIXES: &[&str] = &[
+        "LD_",
+        "DYLD_",
+        "GIT_",
+        "fish_",
+        "BASH_FUNC_",
+        "__GIT_AGENT",
+        "__ga_",
+        "__git_agent",
+    ];
     // GIT_AGENT_SLOT is git-agent's own, harmless variable; other GIT_* change what git does.
-    name != "GIT_AGENT_SLOT" && (EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p)))
+    name != "GIT_AGENT_SLOT"
+        && (EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p)))
 }
 
 /// One parsed assignment with the line it came from (1-based).
@@ -139,13 +215,21 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let line = line.strip_prefix("export ").map(str::trim_start).unwrap_or(line);
+        let line = line
+            .strip_prefix("export ")
+            .map(str::trim_start)
+            .unwrap_or(line);
         let Some((key, rest)) = line.split_once('=') else {
-            return Err(format!("line {number}: expected KEY=value, found '{}'", raw.trim()));
+            return Err(format!(
+                "line {number}: expected KEY=value, found '{}'",
+                raw.trim()
+            ));
         };
         let key = key.trim_end();
         if !valid_name(key) {
-            return Err(format!("line {number}: '{key}' is not a valid variable name"));
+            return Err(format!(
+                "line {number}: '{key}' is not a valid variable name"
+            ));
         }
         let rest = rest.trim_start();
         let value = if let Some(body) = rest.strip_prefix('\'') {
@@ -168,10 +252,17 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
                 }
             }
         } else {
-            let cut = rest.find(" #").or_else(|| rest.find("\t#")).unwrap_or(rest.len());
+            let cut = rest
+                .find(" #")
+                .or_else(|| rest.find("\t#"))
+                .unwrap_or(rest.len());
             rest[..cut].trim_end().to_string()
         };
-        entries.push(Entry { key: key.to_string(), value, line: number });
+        entries.push(Entry {
+            key: key.to_string(),
+            value,
+            line: number,
+        });
     }
     Ok(entries)
 }
@@ -217,7 +308,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -241,7 +335,21 @@ mod tests {
 
     #[test]
     fn values_round_trip_through_the_parser() {
-        let values = ["", "plain", "a b", "it's", "say \"hi\"", "$(id)", "`id`", "back\\", "two\nlines", "100%", "ünï", "#x", "a #b"];
+        let values = [
+            "",
+            "plain",
+            "a b",
+            "it's",
+            "say \"hi\"",
+            "$(id)",
+            "`id`",
+            "back\\",
+            "two\nlines",
+            "100%",
+            "ünï",
+            "#x",
+            "a #b",
+        ];
         for value in values {
             let text = format!("K={}\n", quote_value(value));
             let parsed = parse(&text).unwrap();
@@ -253,9 +361,23 @@ mod tests {
     fn parser_reads_common_forms_and_reports_lines() {
         let text = "# c\nexport A=1\nB = 'x y' \nC=\"multi\nline\"\nD=v # note\n";
         let parsed = parse(text).unwrap();
-        let got: Vec<_> = parsed.iter().map(|e| (e.key.as_str(), e.value.as_str(), e.line)).collect();
-        assert_eq!(got, [("A", "1", 2), ("B", "x y", 3), ("C", "multi\nline", 4), ("D", "v", 6)]);
-        assert_eq!(parse("ok=1\nnot an assignment\n").unwrap_err(), "line 2: expected KEY=value, found 'not an assignment'");
+        let got: Vec<_> = parsed
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_str(), e.line))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("A", "1", 2),
+                ("B", "x y", 3),
+                ("C", "multi\nline", 4),
+                ("D", "v", 6)
+            ]
+        );
+        assert_eq!(
+            parse("ok=1\nnot an assignment\n").unwrap_err(),
+            "line 2: expected KEY=value, found 'not an assignment'"
+        );
         assert!(parse("1X=2").unwrap_err().contains("line 1"));
     }
 
@@ -263,7 +385,18 @@ mod tests {
     fn names() {
         assert!(valid_name("PORT") && valid_name("_x1"));
         assert!(!valid_name("1X") && !valid_name("A-B") && !valid_name("") && !valid_name("$(id)"));
-        for name in ["LD_PRELOAD", "DYLD_X", "BASH_ENV", "PS1", "PATH", "GIT_DIR", "fish_greeting", "IFS", "LESSOPEN", "PYTHONHOME"] {
+        for name in [
+            "LD_PRELOAD",
+            "DYLD_X",
+            "BASH_ENV",
+            "PS1",
+            "PATH",
+            "GIT_DIR",
+            "fish_greeting",
+            "IFS",
+            "LESSOPEN",
+            "PYTHONHOME",
+        ] {
             assert!(dangerous_name(name), "{name}");
         }
         assert!(!dangerous_name("PORT") && !dangerous_name("DATABASE_URL"));

@@ -26,12 +26,22 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 }
 
 fn write_file(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> Result<()> {
-    let dir = path.parent().context("a file path has no parent directory")?;
+    let dir = path
+        .parent()
+        .context("a file path has no parent directory")?;
     fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let result = (|| {
-        let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
         file.write_all(bytes)?;
         if sync {
             file.sync_all()?;

@@ -35,14 +35,23 @@ pub fn slot_name(branch: &str) -> String {
             out.push('-');
         }
     }
-    let trimmed = out.trim_start_matches(['-', '.']).trim_end_matches(['-', '.']);
+    let trimmed = out
+        .trim_start_matches(['-', '.'])
+        .trim_end_matches(['-', '.']);
     let mut name: String = trimmed.chars().take(MAX_SLOT_LEN).collect();
     while name.ends_with(['-', '.']) {
         name.pop();
     }
     if name.is_empty() || name.contains("..") || name.ends_with(".lock") {
-        let cleaned = name.replace("..", "-").trim_end_matches(".lock").to_string();
-        let base = if cleaned.is_empty() { "slot".to_string() } else { cleaned };
+        let cleaned = name
+            .replace("..", "-")
+            .trim_end_matches(".lock")
+            .to_string();
+        let base = if cleaned.is_empty() {
+            "slot".to_string()
+        } else {
+            cleaned
+        };
         // Room for the hash, so the name still passes `check_slot_name` and can be typed.
         let base: String = base.chars().take(MAX_SLOT_LEN - 7).collect();
         return format!("{base}-{}", short_hash(branch));
@@ -61,7 +70,10 @@ pub fn check_slot_name(name: &str) -> Result<()> {
     if name.starts_with(['-', '.']) || name.contains("..") {
         bail!("the slot name '{name}' may not start with '-' or '.' nor contain '..'");
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c))) {
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
+    {
         bail!("the slot name '{name}' contains '{bad}'; use letters, digits, '.', '_' or '-'");
     }
     Ok(())
@@ -119,7 +131,11 @@ pub fn compose_name(text: &str) -> String {
         }
     }
     let trimmed = out.trim_start_matches(['-', '_']).to_string();
-    if trimmed.is_empty() { "slot".into() } else { trimmed }
+    if trimmed.is_empty() {
+        "slot".into()
+    } else {
+        trimmed
+    }
 }
 
 #[cfg(test)]
@@ -154,14 +170,20 @@ mod tests {
         let b = identifier(&["myapp", &format!("{long}b")], &format!("{long}b"), 63);
         assert!(a.len() <= 63 && b.len() <= 63);
         assert_ne!(a, b);
-        assert!(a.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        );
         assert!(identifier(&["9lives"], "x", 63).starts_with("s_9lives"));
     }
 
     #[test]
     fn hash_is_stable() {
         // Pinned: changing it would rename every database already created.
-        assert_eq!(short_hash("feature/auth"), format!("{:06x}", stable_hash("feature/auth") & 0xffffff));
+        assert_eq!(
+            short_hash("feature/auth"),
+            format!("{:06x}", stable_hash("feature/auth") & 0xffffff)
+        );
         assert_eq!(stable_hash(""), 0xcbf29ce484222325);
         assert_eq!(compose_name("MyApp/feature auth"), "myapp-feature-auth");
     }

@@ -16,6 +16,10 @@ pub fn config_dir() -> Option<PathBuf> {
 
 /// `$XDG_STATE_HOME/git-agent` on Linux; the data-local dir where a platform has no state dir.
 pub fn state_dir() -> Result<PathBuf> {
-    let project = project().ok_or_else(|| anyhow!("could not find the home directory; set HOME"))?;
-    Ok(project.state_dir().unwrap_or_else(|| project.data_local_dir()).to_path_buf())
+    let project =
+        project().ok_or_else(|| anyhow!("could not find the home directory; set HOME"))?;
+    Ok(project
+        .state_dir()
+        .unwrap_or_else(|| project.data_local_dir())
+        .to_path_buf())
 }

@@ -12,11 +12,16 @@ const MAX_OFFSET: u32 = 2000;
 
 /// Picks the offset and the ports for a new slot. Call with the registry locked, and record
 /// the result before releasing the lock.
-pub fn choose(bases: &BTreeMap<String, u16>, leased: &BTreeSet<u16>) -> Result<(u32, BTreeMap<String, u16>)> {
+pub fn choose(
+    bases: &BTreeMap<String, u16>,
+    leased: &BTreeSet<u16>,
+) -> Result<(u32, BTreeMap<String, u16>)> {
     'offsets: for k in 1..=MAX_OFFSET {
         let mut ports = BTreeMap::new();
         for (name, base) in bases {
-            let Some(port) = u16::try_from(u32::from(*base) + k).ok() else { continue 'offsets };
+            let Some(port) = u16::try_from(u32::from(*base) + k).ok() else {
+                continue 'offsets;
+            };
             if leased.contains(&port) || in_use(port) {
                 continue 'offsets;
             }
@@ -25,7 +30,10 @@ pub fn choose(bases: &BTreeMap<String, u16>, leased: &BTreeSet<u16>) -> Result<(
         return Ok((k, ports));
     }
     let list: Vec<String> = bases.iter().map(|(n, b)| format!("{n}={b}")).collect();
-    bail!("no free port offset between 1 and {MAX_OFFSET} for {}; remove slots you no longer need (`git agent ls`)", list.join(", "))
+    bail!(
+        "no free port offset between 1 and {MAX_OFFSET} for {}; remove slots you no longer need (`git agent ls`)",
+        list.join(", ")
+    )
 }
 
 /// Whether something holds `port` on the loopback addresses. A bind probe on both families
@@ -48,9 +56,12 @@ pub fn in_use(port: u16) -> bool {
 /// Whether something accepts connections on `port` on 127.0.0.1 or ::1.
 pub fn listening(port: u16) -> bool {
     let timeout = Duration::from_millis(50);
-    [SocketAddr::from((Ipv4Addr::LOCALHOST, port)), SocketAddr::from((Ipv6Addr::LOCALHOST, port))]
-        .iter()
-        .any(|addr| TcpStream::connect_timeout(addr, timeout).is_ok())
+    [
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+    ]
+    .iter()
+    .any(|addr| TcpStream::connect_timeout(addr, timeout).is_ok())
 }
 
 #[cfg(test)]

@@ -49,7 +49,10 @@ impl Registry {
     }
 
     pub fn remove(&mut self, repo: &Path, name: &str) -> Option<Entry> {
-        let index = self.slots.iter().position(|s| s.repo == repo && s.name == name)?;
+        let index = self
+            .slots
+            .iter()
+            .position(|s| s.repo == repo && s.name == name)?;
         Some(self.slots.remove(index))
     }
 }
@@ -76,7 +79,12 @@ fn load_from(dir: &Path) -> Result<Registry> {
     let path = registry_path(dir);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Registry { version: VERSION, slots: vec![] }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Registry {
+                version: VERSION,
+                slots: vec![],
+            });
+        }
         Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
     };
     let registry: Registry = serde_json::from_str(&text).map_err(|e| {
@@ -110,7 +118,11 @@ impl Locked {
         let dir = dir()?;
         let lock = lock_file(&dir)?;
         let registry = load_from(&dir)?;
-        Ok(Locked { _lock: lock, dir, registry })
+        Ok(Locked {
+            _lock: lock,
+            dir,
+            registry,
+        })
     }
 
     /// Takes the lock but starts from an empty registry, for `prune --repair`.
@@ -118,7 +130,17 @@ impl Locked {
         let dir = dir()?;
         let lock = lock_file(&dir)?;
         let old = load_from(&dir);
-        Ok((Locked { _lock: lock, dir, registry: Registry { version: VERSION, slots: vec![] } }, old))
+        Ok((
+            Locked {
+                _lock: lock,
+                dir,
+                registry: Registry {
+                    version: VERSION,
+                    slots: vec![],
+                },
+            },
+            old,
+        ))
     }
 
     pub fn dir(&self) -> &Path {
@@ -141,21 +163,38 @@ impl Locked {
         }
         fsutil::write_atomic(&roots_path(&self.dir), roots.as_bytes())?;
         // The repositories, kept apart so a damaged registry can be rebuilt from their records.
-        let mut repos: Vec<String> = self.registry.slots.iter().map(|s| s.repo.to_string_lossy().into_owned()).collect();
+        let mut repos: Vec<String> = self
+            .registry
+            .slots
+            .iter()
+            .map(|s| s.repo.to_string_lossy().into_owned())
+            .collect();
         let known = std::fs::read_to_string(self.dir.join("repos")).unwrap_or_default();
         // A repository whose records are all gone has nothing to rebuild from; dropping it keeps
         // an `add` that was rolled back from leaving a trace here.
-        repos.extend(known.lines().filter(|l| has_records(Path::new(l))).map(str::to_string));
+        repos.extend(
+            known
+                .lines()
+                .filter(|l| has_records(Path::new(l)))
+                .map(str::to_string),
+        );
         repos.sort();
         repos.dedup();
-        let text: String = repos.iter().filter(|r| !r.contains('\n')).map(|r| format!("{r}\n")).collect();
+        let text: String = repos
+            .iter()
+            .filter(|r| !r.contains('\n'))
+            .map(|r| format!("{r}\n"))
+            .collect();
         fsutil::write_atomic(&self.dir.join("repos"), text.as_bytes())
     }
 }
 
 fn has_records(common: &Path) -> bool {
     std::fs::read_dir(crate::slot::slots_dir(common))
-        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".toml")))
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".toml"))
+        })
         .unwrap_or(false)
 }
 

@@ -101,7 +101,8 @@ pub fn exists(common_dir: &Path, name: &str) -> bool {
 
 pub fn load(common_dir: &Path, name: &str) -> Result<Slot> {
     let path = record_path(common_dir, name);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("could not read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("could not read {}", path.display()))?;
     let slot: Slot = toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
             "the slot record {} is damaged ({}); see `git worktree list` for its worktree and \
@@ -133,7 +134,9 @@ pub fn load_all(common_dir: &Path) -> Result<Vec<Slot>> {
     for entry in entries {
         let entry = entry?;
         let file = entry.file_name().to_string_lossy().into_owned();
-        let Some(name) = file.strip_suffix(".toml") else { continue };
+        let Some(name) = file.strip_suffix(".toml") else {
+            continue;
+        };
         if name.starts_with('.') {
             continue;
         }
@@ -157,11 +160,19 @@ pub fn find(common_dir: &Path, wanted: &str) -> Result<Slot> {
     }
     let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
     if names.is_empty() {
-        bail!("no slot '{wanted}': this repository has no slots yet; create one with `git agent add <branch>`");
+        bail!(
+            "no slot '{wanted}': this repository has no slots yet; create one with `git agent add <branch>`"
+        );
     }
-    bail!("no slot '{wanted}' in this repository; slots: {}", names.join(", "))
+    bail!(
+        "no slot '{wanted}' in this repository; slots: {}",
+        names.join(", ")
+    )
 }
 
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

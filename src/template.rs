@@ -27,7 +27,12 @@ impl Vars {
     /// Renders `text`, where `{name}` is a variable and `{{`/`}}` are literal braces.
     /// `place` says where the text came from, for errors (`.git-agent.toml:12: env.APP_URL`).
     pub fn render(&self, text: &str, place: &str) -> Result<String> {
-        render_with(text, place, |name| self.value(name).map(str::to_string), || self.known())
+        render_with(
+            text,
+            place,
+            |name| self.value(name).map(str::to_string),
+            || self.known(),
+        )
     }
 
     /// Checks that every placeholder in `text` is one of `names`, without rendering.
@@ -98,18 +103,42 @@ mod tests {
     #[test]
     fn renders_and_escapes() {
         let v = vars();
-        assert_eq!(v.render("http://localhost:{PORT}/{slot}", "x").unwrap(), "http://localhost:3001/feature-auth");
-        assert_eq!(v.render("{{literal}} {PORT}", "x").unwrap(), "{literal} 3001");
+        assert_eq!(
+            v.render("http://localhost:{PORT}/{slot}", "x").unwrap(),
+            "http://localhost:3001/feature-auth"
+        );
+        assert_eq!(
+            v.render("{{literal}} {PORT}", "x").unwrap(),
+            "{literal} 3001"
+        );
         assert_eq!(v.render("", "x").unwrap(), "");
     }
 
     #[test]
     fn errors_name_the_place_and_the_choices() {
         let v = vars();
-        let err = v.render("{PROT}", ".git-agent.toml:4: env.URL").unwrap_err().to_string();
-        assert!(err.contains(".git-agent.toml:4: env.URL") && err.contains("{PROT}") && err.contains("PORT, slot"), "{err}");
-        assert!(v.render("{PORT", "x").unwrap_err().to_string().contains("unclosed"));
-        assert!(v.render("a}", "x").unwrap_err().to_string().contains("unmatched"));
+        let err = v
+            .render("{PROT}", ".git-agent.toml:4: env.URL")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(".git-agent.toml:4: env.URL")
+                && err.contains("{PROT}")
+                && err.contains("PORT, slot"),
+            "{err}"
+        );
+        assert!(
+            v.render("{PORT", "x")
+                .unwrap_err()
+                .to_string()
+                .contains("unclosed")
+        );
+        assert!(
+            v.render("a}", "x")
+                .unwrap_err()
+                .to_string()
+                .contains("unmatched")
+        );
         assert!(Vars::check("{a}{b}", "x", &["a".into()]).is_err());
         assert!(Vars::check("{a}", "x", &["a".into()]).is_ok());
     }

@@ -69,7 +69,11 @@ impl Txn {
     }
 
     /// Registers how to undo something that was just done; `what` completes "undone: ...".
-    pub fn on_undo(&mut self, what: impl Into<String>, undo: impl FnOnce() -> Result<()> + 'static) {
+    pub fn on_undo(
+        &mut self,
+        what: impl Into<String>,
+        undo: impl FnOnce() -> Result<()> + 'static,
+    ) {
         self.undos.push((what.into(), Box::new(undo)));
     }
 
@@ -115,7 +119,9 @@ impl Txn {
                 }
                 let clean = self.rollback();
                 if !clean {
-                    eprintln!("git-agent: some steps could not be undone; `git agent prune` finishes the cleanup");
+                    eprintln!(
+                        "git-agent: some steps could not be undone; `git agent prune` finishes the cleanup"
+                    );
                 }
                 if error.downcast_ref::<Interrupted>().is_some() {
                     Err(error)

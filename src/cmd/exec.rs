@@ -11,7 +11,11 @@ pub fn run(args: &Exec) -> Result<()> {
     let ctx = Ctx::load_existing()?;
     let slot = slot::find(&ctx.repo.common_dir, &args.slot)?;
     if !slot.path.is_dir() {
-        bail!("the directory of slot {} is gone ({}); `git agent prune` forgets it", slot.name, slot.path.display());
+        bail!(
+            "the directory of slot {} is gone ({}); `git agent prune` forgets it",
+            slot.name,
+            slot.path.display()
+        );
     }
     let env = ctx.slot_env(&slot);
     super::run_child(&slot.path, &args.command, &env)

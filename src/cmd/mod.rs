@@ -92,7 +92,8 @@ impl Ctx {
 /// The current directory as the shell sees it (`$PWD` when it names the same place, so
 /// symlinked paths stay as the user typed them).
 pub fn current_dir() -> Result<PathBuf> {
-    let real = std::env::current_dir().context("could not read the current directory (was it deleted?)")?;
+    let real = std::env::current_dir()
+        .context("could not read the current directory (was it deleted?)")?;
     if let Some(pwd) = std::env::var_os("PWD").map(PathBuf::from)
         && pwd.is_absolute()
         && same_file(&pwd, &real)
@@ -113,10 +114,18 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// server gets the terminal and every signal sent to this process (Ctrl-C, and a SIGTERM or
 /// SIGHUP aimed at git-agent's pid alike), and its exit status is git-agent's. Returns only
 /// when the program could not be started.
-pub fn run_child(dir: &Path, command: &[String], env: &std::collections::BTreeMap<String, String>) -> Result<()> {
+pub fn run_child(
+    dir: &Path,
+    command: &[String],
+    env: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let (program, args) = command.split_first().context("no command given")?;
-    let e = std::process::Command::new(program).args(args).current_dir(dir).envs(env).exec();
+    let e = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .envs(env)
+        .exec();
     if e.kind() == std::io::ErrorKind::NotFound {
         anyhow::bail!("command not found: {program}")
     }

@@ -560,7 +560,11 @@ pub fn describe_resources(resources: &Resources) -> String {
             None => format!("Redis keys {}* at {url}", redis.prefix),
         });
     }
-    if parts.is_empty() { "nothing".into() } else { parts.join("; ") }
+    if parts.is_empty() {
+        "nothing".into()
+    } else {
+        parts.join("; ")
+    }
 }
 
 /// The database URL the slot was given, from its variables.

@@ -15,13 +15,20 @@ pub fn bin() -> PathBuf {
 
 impl Env {
     pub fn new() -> Env {
-        let tmp = tempfile::Builder::new().prefix("ga-test").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("ga-test")
+            .tempdir()
+            .unwrap();
         // Canonical, so paths printed by the binary compare equal to ours.
         let env = Env { tmp };
         for dir in ["home", "state", "config", "data", "cache", "runtime"] {
             std::fs::create_dir_all(env.root().join(dir)).unwrap();
         }
-        std::fs::write(env.root().join("gitconfig"), "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n").unwrap();
+        std::fs::write(
+            env.root().join("gitconfig"),
+            "[user]\n\tname = Test\n\temail = test@example.com\n[init]\n\tdefaultBranch = main\n",
+        )
+        .unwrap();
         env
     }
 
@@ -34,14 +41,21 @@ impl Env {
     }
 
     pub fn config_file(&self) -> PathBuf {
-        self.root().join("config").join("git-agent").join("config.toml")
+        self.root()
+            .join("config")
+            .join("git-agent")
+            .join("config.toml")
     }
 
     /// Applies the isolated environment to any command.
     pub fn isolate(&self, cmd: &mut Command) {
         let root = self.root();
         let bin_dir = bin().parent().unwrap().to_path_buf();
-        let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         cmd.env("HOME", root.join("home"))
             .env("XDG_STATE_HOME", root.join("state"))
             .env("XDG_CONFIG_HOME", root.join("config"))
@@ -70,7 +84,9 @@ impl Env {
     pub fn cmd(&self, dir: &Path) -> Command {
         let mut cmd = Command::new(bin());
         self.isolate(&mut cmd);
-        cmd.current_dir(dir).env("PWD", dir).stdin(std::process::Stdio::null());
+        cmd.current_dir(dir)
+            .env("PWD", dir)
+            .stdin(std::process::Stdio::null());
         cmd
     }
 
@@ -82,21 +98,36 @@ impl Env {
     pub fn run_git_agent(&self, dir: &Path, args: &[&str]) -> Output {
         let mut cmd = Command::new("git");
         self.isolate(&mut cmd);
-        cmd.current_dir(dir).arg("agent").args(args).stdin(std::process::Stdio::null());
+        cmd.current_dir(dir)
+            .arg("agent")
+            .args(args)
+            .stdin(std::process::Stdio::null());
         cmd.output().unwrap()
     }
 
     /// Runs and asserts success, returning stdout.
     pub fn ok(&self, dir: &Path, args: &[&str]) -> String {
         let out = self.run(dir, args);
-        assert!(out.status.success(), "git-agent {args:?} failed ({:?}):\nstdout: {}\nstderr: {}", out.status, text(&out.stdout), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git-agent {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         text(&out.stdout)
     }
 
     /// Runs and asserts failure with the given exit code, returning stderr.
     pub fn fails(&self, dir: &Path, args: &[&str], code: i32) -> String {
         let out = self.run(dir, args);
-        assert_eq!(out.status.code(), Some(code), "git-agent {args:?}: expected exit {code}\nstdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "git-agent {args:?}: expected exit {code}\nstdout: {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         text(&out.stderr)
     }
 
@@ -105,7 +136,11 @@ impl Env {
         let mut cmd = Command::new("git");
         self.isolate(&mut cmd);
         let out = cmd.current_dir(dir).args(args).output().unwrap();
-        assert!(out.status.success(), "git {args:?} failed: {}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            text(&out.stderr)
+        );
         text(&out.stdout)
     }
 
