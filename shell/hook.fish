@@ -57,9 +57,9 @@ if status is-interactive
         end
         set -l __ga_roots
         if test -r $__git_agent_roots
-            while read -l __ga_line
-                set -a __ga_roots $__ga_line
-            end <$__git_agent_roots
+            # The whole list in one read (a line at a time cost a read per line).
+            read -lz __ga_all <$__git_agent_roots
+            set __ga_roots (string split -n \n -- $__ga_all)
         end
         # The deepest ancestor of $PWD (or $PWD itself) that is a slot root.
         set -l __ga_found ''
@@ -81,7 +81,8 @@ if status is-interactive
             printf '' >$GIT_AGENT_DIRECTIVE
             test -n "$__ga_dir"; and test -d "$__ga_dir"; and cd $__ga_dir
         end
-        __git_agent_check
+        # Nothing changed: one comparison, without the function call (BENCHMARKS.md).
+        test "$PWD" = "$__ga_pwd"; or __git_agent_check
     end
 
     # On cd too, so `cd slot; and npm run dev` sees the slot's variables.

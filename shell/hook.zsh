@@ -47,13 +47,19 @@ __git_agent_check() {
   if [[ -n $__ga_root && ($PWD == "$__ga_root" || $PWD == "$__ga_root"/*) ]]; then
     return 0
   fi
-  local __ga_found='' __ga_line
+  local __ga_found='' __ga_dir=$PWD
+  local -a __ga_roots
   if [[ -r $__git_agent_roots ]]; then
-    while IFS= read -r __ga_line || [[ -n $__ga_line ]]; do
-      if [[ -n $__ga_line && ($PWD == "$__ga_line" || $PWD == "$__ga_line"/*) && ${#__ga_line} -gt ${#__ga_found} ]]; then
-        __ga_found=$__ga_line
+    # The list in one read, then $PWD and its parents, deepest first, looked up in it: reading
+    # it line by line cost 4 ms a cd with 120 slots (BENCHMARKS.md).
+    __ga_roots=("${(@f)$(<$__git_agent_roots)}")
+    while [[ -n $__ga_dir ]]; do
+      if ((${__ga_roots[(Ie)$__ga_dir]})); then
+        __ga_found=$__ga_dir
+        break
       fi
-    done <"$__git_agent_roots"
+      __ga_dir=${__ga_dir%/*}
+    done
   fi
   if [[ $__ga_found != "$__ga_root" ]]; then
     __ga_root=$__ga_found
@@ -62,9 +68,9 @@ __git_agent_check() {
 }
 
 __git_agent_precmd() {
-  emulate -L zsh
   # `git agent add` and `git agent cd` leave a directory in this shell's directive file.
   if [[ -n ${GIT_AGENT_DIRECTIVE:-} && -s $GIT_AGENT_DIRECTIVE && -O $GIT_AGENT_DIRECTIVE ]]; then
+    emulate -L zsh
     local __ga_dir=''
     IFS= read -r -d '' __ga_dir <"$GIT_AGENT_DIRECTIVE" || :
     : >|"$GIT_AGENT_DIRECTIVE"
@@ -72,7 +78,9 @@ __git_agent_precmd() {
       builtin cd -- "$__ga_dir" || :
     fi
   fi
-  __git_agent_check
+  # The prompt's path when nothing changed: one comparison, before `emulate` (a third of the
+  # hook's cost per prompt, BENCHMARKS.md); the test reads the same under any user options.
+  [[ $PWD == "$__ga_pwd" ]] || __git_agent_check
 }
 
 # On cd too, so `cd slot && npm run dev` sees the slot's variables; not while completing or
