@@ -150,9 +150,9 @@ version_ms=$(time_ms "git-agent --version")
 hook_env_ms=$(cd "$SLOT" && GIT_AGENT_QUIET=1 time_ms "git-agent hook-env $SLOT/src/deep")
 records=$(cd "$SLOT" && { git-agent hook-env "$SLOT/src/deep" 2>/dev/null | tr '\0' '\n' | grep -c '^set$'; })
 say "hook-env (entering, $records variables): $hook_env_ms ms; git-agent --version: $version_ms ms"
-json "{\"row\": \"hook-env\", \"case\": \"one call, entering a slot\", \"ours_ms\": $hook_env_ms, \"peer\": \"git-agent --version\", \"peer_ms\": $version_ms, \"target\": \"-\", \"ok\": true, \"note\": \"$records variables set\"}"
+json "{\"row\": \"hook-env\", \"case\": \"one call, entering a slot\", \"ours_ms\": $hook_env_ms, \"peer\": \"git-agent --version\", \"peer_ms\": $version_ms, \"target\": \"-\", \"ok\": null, \"note\": \"$records variables set\"}"
 
 complete_ms=$(cd "$WORK/app" && GIT_AGENT_COMPLETE=bash _CLAP_COMPLETE_INDEX=2 _CLAP_IFS=$'\n' time_ms "git-agent -- git-agent rm ''")
 candidates=$(cd "$WORK/app" && GIT_AGENT_COMPLETE=bash _CLAP_COMPLETE_INDEX=2 _CLAP_IFS=' ' git-agent -- git-agent rm '')
 say "git agent rm <TAB> ($candidates): $complete_ms ms"
-json "{\"row\": \"complete\", \"case\": \"git agent rm <TAB>\", \"ours_ms\": $complete_ms, \"peer\": \"git-agent --version\", \"peer_ms\": $version_ms, \"target\": \"-\", \"ok\": true, \"note\": \"GIT_AGENT_COMPLETE=bash git-agent -- git-agent rm ''\"}"
+json "{\"row\": \"complete\", \"case\": \"git agent rm <TAB>\", \"ours_ms\": $complete_ms, \"peer\": \"git-agent --version\", \"peer_ms\": $version_ms, \"target\": \"-\", \"ok\": null, \"note\": \"GIT_AGENT_COMPLETE=bash git-agent -- git-agent rm ''\"}"
