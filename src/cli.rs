@@ -83,6 +83,16 @@ pub struct Add {
     /// Do not move the shell into the new slot (with shell integration, it does when run from a terminal)
     #[arg(long)]
     pub no_cd: bool,
+    #[command(flatten)]
+    pub prep: Preparation,
+    /// A command to run in the new slot with its environment; git-agent exits with its status
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// What `add` and `adopt` share: the slot's task note and how its setup runs.
+#[derive(Debug, Args)]
+pub struct Preparation {
     /// A note of what the slot is for, shown by `ls` (the first line) and `task`
     #[arg(long, value_name = "TEXT", conflicts_with = "task_file")]
     pub task: Option<String>,
@@ -98,9 +108,6 @@ pub struct Add {
     /// Keep the slot when a setup command fails (it is rolled back otherwise)
     #[arg(long)]
     pub keep_on_failure: bool,
-    /// A command to run in the new slot with its environment; git-agent exits with its status
-    #[arg(last = true, value_name = "CMD")]
-    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -236,21 +243,8 @@ pub struct Adopt {
     /// The slot's name (default: its branch made safe for paths)
     #[arg(long, value_name = "SLOT")]
     pub name: Option<String>,
-    /// A note of what the slot is for
-    #[arg(long, value_name = "TEXT", conflicts_with = "task_file")]
-    pub task: Option<String>,
-    /// Read the task note from a file
-    #[arg(long, value_name = "FILE")]
-    pub task_file: Option<PathBuf>,
-    /// Skip [setup]: copy no files, run no commands
-    #[arg(long)]
-    pub no_setup: bool,
-    /// Run the repository's setup commands this once without asking for approval
-    #[arg(long, short)]
-    pub yes: bool,
-    /// Keep the slot when a setup command fails (it is rolled back otherwise)
-    #[arg(long)]
-    pub keep_on_failure: bool,
+    #[command(flatten)]
+    pub prep: Preparation,
     /// Print the new slot as JSON on stdout
     #[arg(long)]
     pub json: bool,

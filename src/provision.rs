@@ -16,6 +16,23 @@ use crate::template::Vars;
 use crate::txn::Txn;
 use crate::{envfile, fsutil, names, output, ports, services, setup};
 
+/// The task note and the setup plan from the flags `add` and `adopt` share. Approval of
+/// setup commands is asked here, before any transaction starts: a question answered with
+/// Ctrl-C leaves nothing to undo.
+pub fn task_and_setup(
+    ctx: &Ctx,
+    prep: &crate::cli::Preparation,
+) -> Result<(Option<String>, setup::Plan)> {
+    let task = read_task(prep.task.as_deref(), prep.task_file.as_deref())?;
+    let options = setup::Options {
+        skip: prep.no_setup,
+        yes: prep.yes,
+        keep_on_failure: prep.keep_on_failure,
+    };
+    let setup = setup::Plan::new(&ctx.config, &ctx.repo.common_dir, options)?;
+    Ok((task, setup))
+}
+
 /// A task note from `--task` or `--task-file`; an empty one is none.
 pub fn read_task(text: Option<&str>, file: Option<&Path>) -> Result<Option<String>> {
     let text = match (text, file) {

@@ -9,8 +9,8 @@ use super::Ctx;
 use crate::cli::Add;
 use crate::git::{self, Repo, repo_lock};
 use crate::provision::{
-    NewSlot, check_template, kept_after_failure, lease, prepare, read_task, remove_empty_dirs,
-    report, slot_path,
+    NewSlot, check_template, kept_after_failure, lease, prepare, remove_empty_dirs, report,
+    slot_path, task_and_setup,
 };
 use crate::setup;
 use crate::slot::{self, Slot};
@@ -29,15 +29,7 @@ enum BranchPlan {
 pub fn run(args: &Add) -> Result<()> {
     let ctx = Ctx::load()?;
     let plan = plan_branch(&ctx, args)?;
-    let task = read_task(args.task.as_deref(), args.task_file.as_deref())?;
-    // Approval is asked before the transaction starts: a question answered with Ctrl-C
-    // leaves nothing to undo.
-    let options = setup::Options {
-        skip: args.no_setup,
-        yes: args.yes,
-        keep_on_failure: args.keep_on_failure,
-    };
-    let setup = setup::Plan::new(&ctx.config, &ctx.repo.common_dir, options)?;
+    let (task, setup) = task_and_setup(&ctx, &args.prep)?;
     txn::install_handler();
     let (created, setup_failed) =
         Txn::new().run(|txn| create(&ctx, args, &plan, task, &setup, txn))?;

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::git::Repo;
 use crate::provision::{self, NewSlot};
 use crate::txn::{self, Txn};
-use crate::{registry, setup, slot};
+use crate::{registry, slot};
 
 pub fn run(args: &Adopt) -> Result<()> {
     let cwd = super::current_dir()?;
@@ -37,13 +37,7 @@ pub fn run(args: &Adopt) -> Result<()> {
         .clone()
         .or_else(|| ctx.repo.current_branch())
         .unwrap_or_else(|| "HEAD".into());
-    let task = provision::read_task(args.task.as_deref(), args.task_file.as_deref())?;
-    let options = setup::Options {
-        skip: args.no_setup,
-        yes: args.yes,
-        keep_on_failure: args.keep_on_failure,
-    };
-    let setup = setup::Plan::new(&ctx.config, &ctx.repo.common_dir, options)?;
+    let (task, setup) = provision::task_and_setup(&ctx, &args.prep)?;
     txn::install_handler();
     let (adopted, setup_failed) = Txn::new().run(|txn| {
         txn.step("validate")?;
