@@ -104,23 +104,11 @@ fn containing<'a>(registry: &'a registry::Registry, dir: &Path) -> Option<&'a En
 /// The slot's variables: its whole env file read as data (the user's own lines too), without
 /// names that could take over the shell, plus GIT_AGENT_SLOT and GIT_AGENT_ROOT.
 fn slot_vars(entry: &Entry, allows: &dyn Fn(&str) -> bool) -> BTreeMap<String, String> {
-    let mut vars = match slotenv::read(&entry.root, &entry.env_file, allows) {
-        Ok((vars, dropped)) => {
-            for name in dropped {
-                eprintln!(
-                    "git-agent: warning: not exporting {name} from {}: it could take over the shell or programs (allow it in your config's [trust] allow_env)",
-                    entry.root.join(&entry.env_file).display()
-                );
-            }
-            vars
-        }
-        Err(e) => {
-            eprintln!("git-agent: warning: {e:#}; using the variables git-agent wrote");
-            slot::load(&entry.repo, &entry.name)
-                .map(|s| slotenv::filter(s.env, allows).0)
-                .unwrap_or_default()
-        }
-    };
+    let mut vars = slotenv::read_or_written(&entry.root, &entry.env_file, allows, || {
+        slot::load(&entry.repo, &entry.name)
+            .map(|s| s.env)
+            .unwrap_or_default()
+    });
     // An environment cannot hold NUL, and the records are NUL-separated.
     vars.retain(|key, value| {
         let ok = !value.contains('\0');

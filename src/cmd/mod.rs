@@ -71,21 +71,12 @@ impl Ctx {
     /// A slot's variables for running programs: the env file as data, filtered; the record's
     /// block if the file cannot be read.
     pub fn slot_env(&self, slot: &crate::slot::Slot) -> std::collections::BTreeMap<String, String> {
-        match crate::slotenv::read(&slot.path, &slot.env_file, |n| self.config.allows(n)) {
-            Ok((vars, dropped)) => {
-                for name in dropped {
-                    eprintln!(
-                        "git-agent: warning: not exporting {name} from {}: it could take over programs (allow it in your config's [trust] allow_env)",
-                        slot.path.join(&slot.env_file).display()
-                    );
-                }
-                vars
-            }
-            Err(e) => {
-                eprintln!("git-agent: warning: {e:#}; using the variables git-agent wrote");
-                slot.env.clone()
-            }
-        }
+        crate::slotenv::read_or_written(
+            &slot.path,
+            &slot.env_file,
+            |n| self.config.allows(n),
+            || slot.env.clone(),
+        )
     }
 }
 
