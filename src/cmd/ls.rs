@@ -263,17 +263,12 @@ fn row_json(row: &Row) -> serde_json::Value {
             "error": g.error,
         })
     });
-    json!({
-        "version": 1,
-        "name": slot.name,
-        "branch": slot.branch,
-        "path": slot.path,
-        "state": slot.state.as_str(),
-        "base": slot.base,
-        "ports": ports,
-        "database": slot.resources.database.as_ref().map(services::describe_database),
-        "redis_prefix": slot.resources.redis.as_ref().map(|r| r.prefix.clone()).or_else(|| slot.env.get("REDIS_PREFIX").cloned()),
-        "git": git,
-        "task": slot.task,
-    })
+    // The slot as `add --json` shows it, with live port and git state instead of the env.
+    let mut value = crate::provision::slot_json(slot);
+    if let Some(object) = value.as_object_mut() {
+        object.remove("env");
+        object.insert("ports".into(), json!(ports));
+        object.insert("git".into(), json!(git));
+    }
+    value
 }
