@@ -103,3 +103,8 @@ pub fn check_inside_slot(path: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Whether two paths name the same place: equal as written, or after resolving symlinks.
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    a == b || matches!((fs::canonicalize(a), fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
+}

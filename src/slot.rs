@@ -176,3 +176,9 @@ pub fn now() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+/// Whether the process that is creating or removing a slot still runs (Linux `/proc`; where
+/// there is no `/proc`, it is assumed alive, so nothing is rolled back under a live process).
+pub fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists() || !Path::new("/proc/self").exists()
+}

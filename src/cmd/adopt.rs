@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use super::Ctx;
 use crate::cli::Adopt;
 use crate::config::Config;
+use crate::fsutil::same_path;
 use crate::git::Repo;
 use crate::provision::{self, NewSlot};
 use crate::txn::{self, Txn};
@@ -117,9 +118,4 @@ fn toplevel(path: &Path) -> Option<PathBuf> {
     cmd.args(["rev-parse", "--show-toplevel"]);
     let text = crate::git::run(cmd).ok()?;
     Some(PathBuf::from(text.trim_end_matches('\n')))
-}
-
-fn same_path(a: &Path, b: &Path) -> bool {
-    a == b
-        || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
 }

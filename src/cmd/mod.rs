@@ -87,18 +87,11 @@ pub fn current_dir() -> Result<PathBuf> {
         .context("could not read the current directory (was it deleted?)")?;
     if let Some(pwd) = std::env::var_os("PWD").map(PathBuf::from)
         && pwd.is_absolute()
-        && same_file(&pwd, &real)
+        && crate::fsutil::same_path(&pwd, &real)
     {
         return Ok(pwd);
     }
     Ok(real)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
 }
 
 /// Runs a program with extra variables in `dir` in git-agent's place (exec): an agent or a dev

@@ -73,7 +73,7 @@ pub fn run(args: &Prune) -> Result<()> {
 
 /// Why a slot should be forgotten, if it should.
 fn stale(slot: &Slot) -> Option<String> {
-    let alive = slot.pid.is_some_and(process_alive);
+    let alive = slot.pid.is_some_and(slot::process_alive);
     match slot.state {
         State::Creating if !alive => Some("its `git agent add` was interrupted".into()),
         State::Removing if !alive => Some("its `git agent rm` was interrupted".into()),
@@ -82,10 +82,6 @@ fn stale(slot: &Slot) -> Option<String> {
         }
         _ => None,
     }
-}
-
-fn process_alive(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists() || !Path::new("/proc/self").exists()
 }
 
 /// Releases what the record says was created, removes the worktree if git-agent made it and

@@ -6,6 +6,7 @@ use anyhow::{Result, bail};
 
 use super::Ctx;
 use crate::cli::Rm;
+use crate::fsutil::same_path;
 use crate::git::{self, Repo};
 use crate::slot::{self, Slot, State};
 use crate::{services, txn};
@@ -246,11 +247,6 @@ fn sample(list: &[String]) -> String {
     } else {
         shown.join(", ")
     }
-}
-
-fn same_path(a: &std::path::Path, b: &std::path::Path) -> bool {
-    a == b
-        || matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y)
 }
 
 fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<()> {

@@ -1,17 +1,11 @@
 //! Slots and their leases: slots stuck half-made or with their directory gone, leases in the
 //! machine-wide registry without a slot, and leased ports held by processes not the slot's.
 
-use std::path::Path;
-
 use super::procnet::{Process, listeners};
 use super::{Level, Report};
 use crate::git::Repo;
 use crate::slot::{self, State};
 use crate::{ports, registry};
-
-fn alive(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists() || !Path::new("/proc/self").exists()
-}
 
 pub(super) fn check_slots(report: &mut Report, repo: &Repo, registry: Option<&registry::Registry>) {
     let slots = match slot::load_all(&repo.common_dir) {
@@ -24,7 +18,7 @@ pub(super) fn check_slots(report: &mut Report, repo: &Repo, registry: Option<&re
     let mut bad = 0;
     for s in &slots {
         let before = report.findings.len();
-        let live = s.pid.filter(|p| alive(*p));
+        let live = s.pid.filter(|p| crate::slot::process_alive(*p));
         match s.state {
             State::Creating if live.is_none() => report.slot(
                 &s.name,
