@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -101,12 +101,9 @@ impl Config {
     pub fn load(main_worktree: &Path) -> Result<Config> {
         let user = load_user()?;
         let path = main_worktree.join(TEMPLATE_FILE);
-        let (repo, template_file, template_text) = match std::fs::read_to_string(&path) {
-            Ok(text) => (parse_template(&text, &path)?, Some(path), text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                (Template::default(), None, String::new())
-            }
-            Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
+        let (repo, template_file, template_text) = match crate::fsutil::read_if_exists(&path)? {
+            Some(text) => (parse_template(&text, &path)?, Some(path), text),
+            None => (Template::default(), None, String::new()),
         };
         let setup_from_repo = repo.setup.is_some();
         let template = merge(repo, user.defaults);
@@ -254,10 +251,9 @@ fn load_user() -> Result<UserConfig> {
     let Some(path) = user_config_path() else {
         return Ok(UserConfig::default());
     };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| toml_error(e, &text, &path)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(UserConfig::default()),
-        Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
+    match crate::fsutil::read_if_exists(&path)? {
+        Some(text) => toml::from_str(&text).map_err(|e| toml_error(e, &text, &path)),
+        None => Ok(UserConfig::default()),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 pub const BEGIN: &str =
     "# >>> git-agent: managed block, rewritten by `git agent`; put your own lines outside it";
@@ -292,10 +292,8 @@ fn parse_double(body: &str) -> Option<String> {
 
 /// Reads an env file as a map (later assignments win), or an empty map if it does not exist.
 pub fn load(path: &Path) -> Result<BTreeMap<String, String>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
+    let Some(text) = crate::fsutil::read_if_exists(path)? else {
+        return Ok(BTreeMap::new());
     };
     match parse(&text) {
         Ok(entries) => Ok(entries.into_iter().map(|e| (e.key, e.value)).collect()),

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil;
@@ -77,15 +77,11 @@ pub fn load() -> Result<Registry> {
 
 fn load_from(dir: &Path) -> Result<Registry> {
     let path = registry_path(dir);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Registry {
-                version: VERSION,
-                slots: vec![],
-            });
-        }
-        Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
+    let Some(text) = fsutil::read_if_exists(&path)? else {
+        return Ok(Registry {
+            version: VERSION,
+            slots: vec![],
+        });
     };
     let registry: Registry = serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!(

@@ -44,15 +44,11 @@ pub fn path() -> Result<PathBuf> {
 /// Reads the approvals; a missing file is an empty store.
 pub fn load() -> Result<Store> {
     let path = path()?;
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Store {
-                version: VERSION,
-                approved: vec![],
-            });
-        }
-        Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
+    let Some(text) = crate::fsutil::read_if_exists(&path)? else {
+        return Ok(Store {
+            version: VERSION,
+            approved: vec![],
+        });
     };
     let store: Store = serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
