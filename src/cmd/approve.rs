@@ -51,11 +51,7 @@ pub fn run(args: &Approve) -> Result<()> {
         eprintln!("git-agent: these setup commands come from your own config and need no approval");
         return Ok(());
     }
-    let pending: Vec<String> = commands
-        .iter()
-        .filter(|c| !store.is_approved(common, c))
-        .cloned()
-        .collect();
+    let pending = store.pending(common, &commands);
     if pending.is_empty() {
         eprintln!("git-agent: every setup command of this repository is already approved");
         return Ok(());

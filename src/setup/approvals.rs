@@ -35,6 +35,15 @@ impl Store {
             .iter()
             .any(|a| a.repo == repo && a.command == command)
     }
+
+    /// The commands of `repo` not approved yet, in their order.
+    pub fn pending(&self, repo: &Path, commands: &[String]) -> Vec<String> {
+        commands
+            .iter()
+            .filter(|c| !self.is_approved(repo, c))
+            .cloned()
+            .collect()
+    }
 }
 
 pub fn path() -> Result<PathBuf> {
@@ -121,11 +130,7 @@ pub fn revoke(repo: &Path) -> Result<usize> {
 /// agent or a script forever.
 pub fn require(repo: &Path, template: &Path, commands: &[String]) -> Result<()> {
     let store = load()?;
-    let pending: Vec<String> = commands
-        .iter()
-        .filter(|c| !store.is_approved(repo, c))
-        .cloned()
-        .collect();
+    let pending = store.pending(repo, commands);
     if pending.is_empty() {
         return Ok(());
     }

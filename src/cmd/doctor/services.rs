@@ -265,10 +265,7 @@ pub(super) fn check_approvals(report: &mut Report, repo: &Repo, config: &Config)
             return;
         }
     };
-    let pending: Vec<&String> = commands
-        .iter()
-        .filter(|c| !store.is_approved(&repo.common_dir, c))
-        .collect();
+    let pending = store.pending(&repo.common_dir, &commands);
     if pending.is_empty() {
         report.add(
             "approvals",
