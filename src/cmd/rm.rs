@@ -328,7 +328,6 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<()> {
     steps.step("release")?;
     crate::provision::release_lease(common, &slot.name)?;
     steps.commit();
-    let _ = args;
     eprintln!(
         "git-agent: removed slot {} ({})",
         slot.name,
