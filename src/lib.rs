@@ -31,9 +31,23 @@ pub fn run() -> i32 {
     // A TAB in the shell runs us with GIT_AGENT_COMPLETE set: answer and exit, before anything
     // else reads the command line or writes to stdout.
     complete::complete_if_asked();
+    let json = json_requested(std::env::args_os().skip(1));
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            use clap::error::ErrorKind;
+            let is_error = !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+            if json && is_error {
+                let message = e.kind().as_str().unwrap_or("invalid command line");
+                let error = error::fail(
+                    error::Kind::Usage,
+                    format!("{message}; see `git agent --help`"),
+                );
+                if let Some(text) = error::render(&error, true) {
+                    eprintln!("{text}");
+                }
+                return error::Kind::Usage.exit_code();
+            }
             let _ = e.print();
             return e.exit_code();
         }
@@ -41,10 +55,16 @@ pub fn run() -> i32 {
     match cmd::run(cli.command) {
         Ok(()) => 0,
         Err(error) => {
-            if error.downcast_ref::<error::SilentExit>().is_none() {
-                eprintln!("git-agent: error: {error:#}");
+            if let Some(text) = error::render(&error, json) {
+                eprintln!("{text}");
             }
             error::exit_code(&error)
         }
     }
+}
+
+/// Whether `--json` is among git-agent's own arguments (before a `--` that starts a command
+/// to run), so that even an error the command line itself has is reported as JSON.
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.take_while(|a| a != "--").any(|a| a == "--json")
 }

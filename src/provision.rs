@@ -54,7 +54,7 @@ pub fn kept_after_failure(slot: &Slot, error: anyhow::Error) -> anyhow::Error {
         slot.path.display(),
         slot.name
     );
-    crate::error::SilentExit(1).into()
+    crate::error::reported(&error)
 }
 
 /// Checks the template before anything is created: every placeholder in `[env]` is known,

@@ -126,7 +126,7 @@ impl Txn {
                 if error.downcast_ref::<Interrupted>().is_some() {
                     Err(error)
                 } else {
-                    Err(crate::error::SilentExit(1).into())
+                    Err(crate::error::reported(&error))
                 }
             }
         }

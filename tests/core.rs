@@ -535,7 +535,7 @@ fn exec_and_add_pass_on_the_exit_status() {
             .code(),
         Some(0)
     );
-    let err = env.fails(&repo, &["exec", "feat", "--", "no-such-program-xyz"], 1);
+    let err = env.fails(&repo, &["exec", "feat", "--", "no-such-program-xyz"], 127);
     assert!(
         err.contains("command not found: no-such-program-xyz"),
         "{err}"
@@ -588,7 +588,7 @@ fn env_output_is_safe_to_eval() {
 }
 
 fn rm_refuses(env: &Env, repo: &Path, slot: &str, words: &[&str]) {
-    let err = env.fails(repo, &["rm", slot], 1);
+    let err = env.fails(repo, &["rm", slot], 3);
     assert!(err.contains("nothing was removed"), "{err}");
     for word in words {
         assert!(err.contains(word), "expected '{word}' in: {err}");
@@ -639,7 +639,7 @@ fn rm_refuses_to_lose_work_and_removes_with_force() {
 
     // Several slots at once: nothing removed if any would lose work.
     env.ok(&repo, &["add", "clean"]);
-    let err = env.fails(&repo, &["rm", "clean", "dirty"], 1);
+    let err = env.fails(&repo, &["rm", "clean", "dirty"], 3);
     assert!(
         err.contains("slot dirty") && !err.contains("slot clean"),
         "{err}"
@@ -672,7 +672,7 @@ fn rm_delete_branch_refuses_unmerged_work_without_force() {
     let repo = env.repo("del");
     env.ok(&repo, &["add", "topic"]);
     env.commit(&slot_dir(&env, "del", "topic"), "t.txt", "t");
-    let err = env.fails(&repo, &["rm", "topic", "--delete-branch"], 1);
+    let err = env.fails(&repo, &["rm", "topic", "--delete-branch"], 3);
     assert!(err.contains("not merged"), "{err}");
     env.ok(&repo, &["rm", "topic", "--delete-branch", "--force"]);
     assert!(!branches(&env, &repo).lines().any(|b| b == "topic"));
@@ -751,7 +751,7 @@ fn prune_forgets_slots_whose_directory_is_gone() {
         .find(|r| r["name"] == "lost")
         .unwrap();
     assert_eq!(lost["git"]["missing"], true);
-    let err = env.fails(&repo, &["rm", "lost"], 1);
+    let err = env.fails(&repo, &["rm", "lost"], 3);
     assert!(
         err.contains("directory is gone") && err.contains("prune"),
         "{err}"

@@ -359,7 +359,9 @@ fn check_branch(env: &Env, repo: &Path, branch: &str, extra: &[&str]) {
     assert!(!err.contains("panicked"), "{branch:?}: panic: {err}");
     match out.status.code() {
         Some(2) if branch.starts_with('-') => {
-            assert!(err.contains("Usage:"), "{branch:?}: {err}");
+            let last: serde_json::Value =
+                serde_json::from_str(err.lines().last().unwrap()).unwrap();
+            assert_eq!(last["error"]["kind"], "usage", "{branch:?}: {err}");
         }
         Some(0) => {
             let slot: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -379,12 +381,10 @@ fn check_branch(env: &Env, repo: &Path, branch: &str, extra: &[&str]) {
             assert!(!path.exists());
         }
         Some(1) => {
-            assert!(
-                err.starts_with("git-agent: error: ")
-                    || err.contains("\ngit-agent: error: ")
-                    || err.starts_with("git-agent: error"),
-                "{branch:?}: {err}"
-            );
+            // With --json the error is one JSON object, the last line of stderr.
+            let last: serde_json::Value = serde_json::from_str(err.lines().last().unwrap())
+                .unwrap_or_else(|e| panic!("{branch:?}: not a JSON error ({e}): {err}"));
+            assert_eq!(last["error"]["exit_code"], 1, "{branch:?}: {err}");
             assert!(out.stdout.is_empty(), "{branch:?}: stdout on error");
             // A failed add leaves no slot, lease or branch behind.
             assert!(

@@ -211,3 +211,41 @@ fn doctor_matches_the_contract() {
     );
     conforms("doctor --json", &[value]);
 }
+
+/// The last line of stderr, parsed as the JSON error object.
+fn json_error(out: &std::process::Output) -> Value {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("not a JSON error ({e}): {stderr}"))
+}
+
+#[test]
+fn errors_have_distinct_exit_codes_and_are_json_with_json() {
+    let (env, repo) = setup();
+    env.ok(&repo, &["add", "dirty", "--no-cd"]);
+    let slot = repo.parent().unwrap().join("app-worktrees/dirty");
+    std::fs::write(slot.join("notes.txt"), "unsaved\n").unwrap();
+
+    // Refused because work would be lost: 3.
+    let stderr = env.fails(&repo, &["rm", "dirty"], 3);
+    assert!(stderr.contains("untracked file"), "{stderr}");
+    assert!(slot.join("notes.txt").exists());
+
+    // A plain error stays 1; with --json it is the JSON object too.
+    let out = env.run(&repo, &["env", "nosuch", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_error(&out)["error"]["kind"], "error");
+
+    // A command that cannot be found: 127 (as a shell says), not a generic 1.
+    let stderr = env.fails(&repo, &["exec", "dirty", "--", "no-such-program-x"], 127);
+    assert!(
+        stderr.contains("command not found: no-such-program-x"),
+        "{stderr}"
+    );
+
+    // A bad command line with --json: a usage error (2) as JSON, nothing on stdout.
+    let out = env.run(&repo, &["ls", "--json", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert_eq!(json_error(&out)["error"]["kind"], "usage");
+}

@@ -41,7 +41,7 @@ impl Case {
     /// `rm ARGS` must refuse, change nothing, and name every item of `expect`.
     fn refuses(&self, args: &[&str], expect: &[&str]) -> String {
         let before = self.snapshot();
-        let err = self.env.fails(&self.repo, args, 1);
+        let err = self.env.fails(&self.repo, args, 3);
         assert!(
             err.contains("nothing was removed; removing would lose"),
             "{args:?}: {err}"
@@ -352,6 +352,6 @@ fn refusal_prints_nothing_on_stdout() {
         .stdout(Stdio::piped())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(out.stdout.is_empty());
 }

@@ -720,7 +720,7 @@ fn adopt_makes_a_plain_worktree_a_slot_without_touching_its_files() {
 
     // rm follows the same safety rules: the uncommitted work is refused, then --force
     // removes the worktree; the branch, which git-agent did not create, stays.
-    let refused = env.fails(&repo, &["rm", "hand"], 1);
+    let refused = env.fails(&repo, &["rm", "hand"], 3);
     assert!(
         refused.contains("untracked file") || refused.contains("uncommitted"),
         "{refused}"

@@ -110,8 +110,15 @@ pub fn run_child(
         .current_dir(dir)
         .envs(env)
         .exec();
-    if e.kind() == std::io::ErrorKind::NotFound {
-        anyhow::bail!("command not found: {program}")
+    use crate::error::{Kind, fail};
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Err(fail(
+            Kind::NotFound,
+            format!("command not found: {program}"),
+        )),
+        _ => Err(fail(
+            Kind::CannotRun,
+            format!("could not run {program}: {e}"),
+        )),
     }
-    anyhow::bail!("could not run {program}: {e}")
 }

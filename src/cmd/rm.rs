@@ -2,7 +2,7 @@
 //! anything would be lost, nothing is removed and the message lists it. Removal itself is
 //! idempotent: a second `rm` after a failure finishes the job.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::Ctx;
 use crate::cli::Rm;
@@ -61,7 +61,7 @@ pub fn run(args: &Rm) -> Result<()> {
         {
             text.push_str(" (--keep-branch removes the slot and keeps its commits on the branch)");
         }
-        bail!("{text}");
+        return Err(crate::error::refused(text));
     }
     for plan in plans {
         let stood_inside = ctx.cwd.starts_with(&plan.slot.path);
