@@ -129,7 +129,7 @@ pub enum Shell {
 
 #[derive(Debug, Args)]
 pub struct Env {
-    /// The slot (default: the slot containing the current directory)
+    /// The slot (name or branch; default: the slot containing the current directory)
     #[arg(add = ArgValueCandidates::new(crate::complete::slots))]
     pub slot: Option<String>,
     /// Print as a JSON object
@@ -145,9 +145,9 @@ pub struct Env {
 
 #[derive(Debug, Args)]
 pub struct Exec {
-    /// The slot (name or branch)
+    /// The slot (name or branch; default: the slot containing the current directory)
     #[arg(add = ArgValueCandidates::new(crate::complete::slots))]
-    pub slot: String,
+    pub slot: Option<String>,
     /// The command and its arguments
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -155,15 +155,15 @@ pub struct Exec {
 
 #[derive(Debug, Args)]
 pub struct SlotArg {
-    /// The slot (name or branch)
+    /// The slot (name or branch; default: the slot containing the current directory)
     #[arg(add = ArgValueCandidates::new(crate::complete::slots))]
-    pub slot: String,
+    pub slot: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct Rm {
-    /// The slots (names or branches)
-    #[arg(required = true, add = ArgValueCandidates::new(crate::complete::slots))]
+    /// The slots (names or branches; default: the slot containing the current directory)
+    #[arg(add = ArgValueCandidates::new(crate::complete::slots))]
     pub slots: Vec<String>,
     /// Remove even if uncommitted changes, untracked files or unpushed commits would be lost
     #[arg(long, short)]

@@ -103,6 +103,7 @@ impl Repo {
             list.push(Worktree {
                 path: dir.to_path_buf(),
                 branch: head_branch(&head),
+                main: true,
                 locked: false,
                 prunable: false,
             });
@@ -112,6 +113,7 @@ impl Repo {
             list.push(Worktree {
                 path: proxy.base().unwrap_or_default(),
                 branch: head_branch(&head),
+                main: false,
                 locked: proxy.is_locked(),
                 prunable: proxy.is_prunable(),
             });
@@ -161,6 +163,8 @@ pub struct Worktree {
     pub path: PathBuf,
     /// The short branch name, `None` for a detached HEAD.
     pub branch: Option<String>,
+    /// The repository's main worktree (the first `git worktree list` shows).
+    pub main: bool,
     pub locked: bool,
     pub prunable: bool,
 }

@@ -23,6 +23,7 @@ pub mod slot;
 pub mod slotenv;
 pub mod template;
 pub mod txn;
+pub mod worktrees;
 
 use clap::Parser;
 

@@ -7,6 +7,10 @@ use anyhow::Result;
 
 use crate::error::SilentExit;
 
+/// The version every JSON object carries (`docs/json.md`); raised when a field is removed or
+/// renamed or changes its type.
+pub const JSON_VERSION: u32 = 2;
+
 pub fn print(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {

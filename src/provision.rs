@@ -537,7 +537,8 @@ pub fn report(slot: &Slot, json: bool) -> Result<()> {
 /// The JSON object describing a slot, shared by `add --json` and `env --json`.
 pub fn slot_json(slot: &Slot) -> serde_json::Value {
     json!({
-        "version": 1,
+        "version": output::JSON_VERSION,
+        "kind": "slot",
         "name": slot.name,
         "branch": slot.branch,
         "path": slot.path,

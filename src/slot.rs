@@ -149,10 +149,21 @@ pub fn load_all(common_dir: &Path) -> Result<Vec<Slot>> {
     Ok(slots)
 }
 
-/// Finds a slot by name, or by branch name.
+/// Finds a slot by name, or by branch name. A name wins over a branch; when the text is
+/// also another slot's branch, that is said, so one word never silently means two slots.
 pub fn find(common_dir: &Path, wanted: &str) -> Result<Slot> {
     if crate::names::check_slot_name(wanted).is_ok() && exists(common_dir, wanted) {
-        return load(common_dir, wanted);
+        let slot = load(common_dir, wanted)?;
+        if let Some(other) = load_all(common_dir)?
+            .into_iter()
+            .find(|s| s.name != slot.name && s.branch == wanted)
+        {
+            eprintln!(
+                "git-agent: note: '{wanted}' is slot {wanted} (branch {}); slot {} has branch {wanted}: name that one `{}`",
+                slot.branch, other.name, other.name
+            );
+        }
+        return Ok(slot);
     }
     let all = load_all(common_dir)?;
     if let Some(slot) = all.iter().find(|s| s.branch == wanted) {

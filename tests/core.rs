@@ -107,13 +107,14 @@ fn two_slots_get_their_own_names_paths_ports_and_env() {
     assert_eq!(rows[0]["branch"], "feature/auth");
     assert_eq!(rows[0]["state"], "ready");
     assert_eq!(rows[0]["git"]["dirty"], false);
-    let port_a = rows[0]["ports"]["PORT"]["port"].as_u64().unwrap();
-    let port_b = rows[1]["ports"]["PORT"]["port"].as_u64().unwrap();
+    let port_a = rows[0]["ports"]["PORT"].as_u64().unwrap();
+    let port_b = rows[1]["ports"]["PORT"].as_u64().unwrap();
+    assert_eq!(rows[0]["listening"]["PORT"], false);
     assert!(port_a > 3000 && port_b > 3000 && port_a != port_b);
 
     let env_a = env.json(&repo, &["env", "feature-auth", "--json"]);
     let env_b = env.json(&repo, &["env", "feature/payments", "--json"]);
-    assert_eq!(env_a["version"], 1);
+    assert_eq!(env_a["version"], 2);
     assert_eq!(env_a["env"]["PORT"], port_a.to_string());
     assert_eq!(env_a["env"]["GIT_AGENT_SLOT"], "feature-auth");
     assert_eq!(env_a["env"]["REDIS_PREFIX"], "myapp:feature-auth:");
@@ -207,7 +208,8 @@ fn an_occupied_port_is_skipped_and_other_repos_do_not_reuse_leases() {
     // A listener on the slot's port shows in ls.
     let _server = TcpListener::bind(("127.0.0.1", port_a as u16)).unwrap();
     let ls = env.json(&first, &["ls", "--json"]);
-    assert_eq!(ls[0]["ports"]["PORT"]["listening"], true);
+    assert_eq!(ls[0]["listening"]["PORT"], true);
+    assert_eq!(ls[0]["ports"]["PORT"], port_a);
     assert_eq!(leased_ports(&env), {
         let mut v = vec![port_a, port_b];
         v.sort();

@@ -1,5 +1,4 @@
-//! The JSON contract: `docs/json.md` documents the JSON of `add`, `adopt`, `env`, `ls` and
-//! `doctor`. The commands are run for real and their output is checked against the tables in
+//! The JSON contract: `docs/json.md` documents the JSON of every command that prints it. The commands are run for real and their output is checked against the tables in
 //! both directions: every documented field is printed with its documented type, and every
 //! printed field is documented.
 
@@ -154,7 +153,7 @@ fn add_and_adopt_match_the_contract() {
         &["worktree", "add", "-q", "-b", "hand", wt.to_str().unwrap()],
     );
     let adopted = env.json(&repo, &["adopt", wt.to_str().unwrap(), "--json"]);
-    assert_eq!(with_task["version"], 1);
+    assert_eq!(with_task["version"], 2);
     assert_eq!(adopted["name"], "hand");
     conforms("add --json", &[with_task, plain, adopted]);
 }
@@ -182,16 +181,59 @@ fn ls_matches_the_contract() {
     let (env, repo) = setup();
     env.ok(&repo, &["add", "feat", "--task", "Build it"]);
     env.ok(&repo, &["add", "other"]);
+    // Worktrees that are not slots: one by plain `git worktree add`, one where Claude Code
+    // puts its own, and one on a detached HEAD.
+    let plain = env.root().join("plain-wt");
+    env.git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "plain",
+            plain.to_str().unwrap(),
+        ],
+    );
+    let claude = repo.join(".claude/worktrees/fix-bug");
+    env.git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "worktree-fix-bug",
+            claude.to_str().unwrap(),
+        ],
+    );
+    let loose = env.root().join("loose");
+    env.git(
+        &repo,
+        &["worktree", "add", "-q", "--detach", loose.to_str().unwrap()],
+    );
     let full = env.json(&repo, &["ls", "--json"]);
     let quick = env.json(&repo, &["ls", "--no-status", "--json"]);
-    assert_eq!(full.as_array().unwrap().len(), 2);
+    let kind = |v: &Value, k: &str| -> Vec<Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == k)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(kind(&full, "slot").len(), 2);
+    assert_eq!(kind(&full, "worktree").len(), 3);
     assert!(quick[0]["git"].is_null());
     let empty_repo = env.repo("empty");
     assert_eq!(
         env.json(&empty_repo, &["ls", "--json"]),
         serde_json::json!([])
     );
-    conforms("ls --json", &[full, quick]);
+    let mut slots = kind(&full, "slot");
+    slots.extend(kind(&quick, "slot"));
+    conforms("ls --json`: slots", &slots);
+    conforms("ls --json`: worktrees", &kind(&full, "worktree"));
 }
 
 #[test]

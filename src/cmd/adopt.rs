@@ -30,6 +30,13 @@ pub fn run(args: &Adopt) -> Result<()> {
     let config = Config::load(&repo.main_worktree)?;
     let ctx = Ctx { repo, config, cwd };
     let branch = check_worktree(&ctx, &path)?;
+    // A tool that names its worktrees (Claude Code's `.claude/worktrees/NAME` on branch
+    // `worktree-NAME`) gives the slot that name; others are named after their branch.
+    let own_name = crate::worktrees::others(&ctx.repo, &[])
+        .into_iter()
+        .find(|o| same_path(&o.path, &path))
+        .filter(|o| o.made_by.is_some())
+        .map(|o| o.slot_name());
     let base = ctx
         .config
         .template
@@ -45,7 +52,7 @@ pub fn run(args: &Adopt) -> Result<()> {
         provision::check_template(&ctx.config)?;
         txn.step("lease")?;
         let new = NewSlot {
-            name: args.name.as_deref(),
+            name: args.name.as_deref().or(own_name.as_deref()),
             branch: &branch,
             base: &base,
             created_branch: false,

@@ -1,20 +1,14 @@
 //! `git agent env [SLOT]`: the slot's variables as dotenv lines, shell code or JSON.
 
-use std::path::Path;
-
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::Ctx;
 use crate::cli::{Env, Shell};
-use crate::slot::{self, Slot};
 use crate::{envfile, output, quote};
 
 pub fn run(args: &Env) -> Result<()> {
     let ctx = Ctx::load_existing()?;
-    let slot = match &args.slot {
-        Some(name) => slot::find(&ctx.repo.common_dir, name)?,
-        None => containing(&ctx.repo.common_dir, &ctx.cwd)?,
-    };
+    let slot = ctx.slot_or_here(args.slot.as_deref(), "env")?;
     let vars = ctx.slot_env(&slot);
     if args.json {
         let mut value = crate::provision::slot_json(&slot);
@@ -35,21 +29,4 @@ pub fn run(args: &Env) -> Result<()> {
         text.push_str(&line);
     }
     output::print(&text)
-}
-
-/// The slot whose directory contains `dir`.
-pub fn containing(common: &Path, dir: &Path) -> Result<Slot> {
-    let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let slots = slot::load_all(common)?;
-    let found = slots.into_iter().filter(|s| {
-        let root = std::fs::canonicalize(&s.path).unwrap_or_else(|_| s.path.clone());
-        real.starts_with(&root) || dir.starts_with(&s.path)
-    });
-    match found.max_by_key(|s| s.path.as_os_str().len()) {
-        Some(slot) => Ok(slot),
-        None => bail!(
-            "{} is not inside a slot; name one (`git agent env SLOT`) or see `git agent ls`",
-            dir.display()
-        ),
-    }
 }

@@ -1,15 +1,14 @@
-//! `git agent exec SLOT -- CMD...`: runs CMD in the slot with the slot's env over the current
+//! `git agent exec [SLOT] -- CMD...`: runs CMD in the slot with the slot's env over the current
 //! env, and exits with its status.
 
 use anyhow::{Result, bail};
 
 use super::Ctx;
 use crate::cli::Exec;
-use crate::slot;
 
 pub fn run(args: &Exec) -> Result<()> {
     let ctx = Ctx::load_existing()?;
-    let slot = slot::find(&ctx.repo.common_dir, &args.slot)?;
+    let slot = ctx.slot_or_here(args.slot.as_deref(), "exec")?;
     if !slot.path.is_dir() {
         bail!(
             "the directory of slot {} is gone ({}); `git agent prune` forgets it",

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::cli::Ls;
 use crate::git::Repo;
 use crate::slot::{self, Slot, State};
-use crate::{output, ports, services};
+use crate::{output, ports, services, worktrees};
 
 #[derive(Debug, Default, Clone)]
 struct GitState {
@@ -32,6 +32,7 @@ struct Row {
 pub fn run(args: &Ls) -> Result<()> {
     let repo = Repo::discover(&super::current_dir()?)?;
     let slots = slot::load_all(&repo.common_dir)?;
+    let others = worktrees::others(&repo, &slots);
     let git = if args.no_status {
         vec![None; slots.len()]
     } else {
@@ -57,9 +58,15 @@ pub fn run(args: &Ls) -> Result<()> {
         })
         .collect();
     if args.json {
-        output::print_json(&json!(rows.iter().map(row_json).collect::<Vec<_>>()))
+        let mut all: Vec<serde_json::Value> = rows.iter().map(row_json).collect();
+        all.extend(others.iter().map(worktrees::json));
+        output::print_json(&json!(all))
     } else {
-        output::print(&table(&rows))
+        output::print(&format!(
+            "{}{}",
+            table(&rows, others.is_empty()),
+            others_text(&others)
+        ))
     }
 }
 
@@ -149,9 +156,11 @@ fn git_text(git: &Option<GitState>) -> String {
     text
 }
 
-fn table(rows: &[Row]) -> String {
+fn table(rows: &[Row], alone: bool) -> String {
     if rows.is_empty() {
-        eprintln!("git-agent: no slots yet; create one with `git agent add <branch>`");
+        if alone {
+            eprintln!("git-agent: no slots yet; create one with `git agent add <branch>`");
+        }
         return String::new();
     }
     let mut cells = vec![
@@ -248,11 +257,6 @@ fn database_text(slot: &Slot) -> String {
 
 fn row_json(row: &Row) -> serde_json::Value {
     let slot = &row.slot;
-    let ports: BTreeMap<&String, serde_json::Value> = slot
-        .ports
-        .iter()
-        .map(|(name, port)| (name, json!({"port": port, "listening": row.listening.get(name).copied().unwrap_or(false)})))
-        .collect();
     let git = row.git.as_ref().map(|g| {
         json!({
             "missing": g.missing,
@@ -263,12 +267,38 @@ fn row_json(row: &Row) -> serde_json::Value {
             "error": g.error,
         })
     });
-    // The slot as `add --json` shows it, with live port and git state instead of the env.
+    // The slot as `add --json` shows it (ports as numbers, as everywhere), with which ports
+    // are listening and the git state instead of the env.
     let mut value = crate::provision::slot_json(slot);
     if let Some(object) = value.as_object_mut() {
         object.remove("env");
-        object.insert("ports".into(), json!(ports));
+        object.insert("listening".into(), json!(row.listening));
         object.insert("git".into(), json!(git));
     }
     value
+}
+
+/// The worktrees that are not slots, below the table, each with the command that adopts it.
+fn others_text(others: &[worktrees::Other]) -> String {
+    if others.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("not slots (`git agent adopt PATH` makes one a slot):\n");
+    let width = others
+        .iter()
+        .map(|o| o.branch.as_deref().unwrap_or("(detached)").chars().count())
+        .max()
+        .unwrap_or(0);
+    for other in others {
+        let branch = other.branch.as_deref().unwrap_or("(detached)");
+        let by = other
+            .made_by
+            .map(|t| format!("  ({})", t.label()))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {branch:<width$}  {}{by}\n",
+            other.path.display()
+        ));
+    }
+    out
 }

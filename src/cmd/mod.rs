@@ -6,7 +6,9 @@ use anyhow::{Context, Result};
 
 use crate::cli::Command;
 use crate::config::Config;
+use crate::error::{Kind, fail};
 use crate::git::Repo;
+use crate::slot::{self, Slot};
 
 mod add;
 mod adopt;
@@ -68,6 +70,48 @@ impl Ctx {
         Ok(Ctx { repo, config, cwd })
     }
 
+    /// What SLOT means for `rm`, `exec`, `path`, `task`, `env` and `merge`: the slot named
+    /// (by name or branch), else the slot the current directory is in. `command` names the
+    /// command in the message that says how to name one.
+    pub fn slot_or_here(&self, wanted: Option<&str>, command: &str) -> Result<Slot> {
+        match wanted {
+            Some(name) => slot::find(&self.repo.common_dir, name),
+            None => self.slot_here(command),
+        }
+    }
+
+    /// The slot whose directory holds the current directory. Outside one, the error says how
+    /// to name one, and inside a worktree that is not a slot, how to make it one.
+    pub fn slot_here(&self, command: &str) -> Result<Slot> {
+        let slots = slot::load_all(&self.repo.common_dir)?;
+        let dir = &self.cwd;
+        let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+        let found = slots.iter().filter(|s| {
+            let root = std::fs::canonicalize(&s.path).unwrap_or_else(|_| s.path.clone());
+            real.starts_with(&root) || dir.starts_with(&s.path)
+        });
+        if let Some(slot) = found.max_by_key(|s| s.path.as_os_str().len()) {
+            return Ok(slot.clone());
+        }
+        let name_one = format!("name one (`git agent {command} SLOT`)");
+        let why = match crate::worktrees::containing(&self.repo, &slots, dir) {
+            Some(other) => format!("{}; or {name_one}", other.hint()),
+            None if slots.is_empty() => format!(
+                "{} is not inside a slot, and this repository has none yet; `git agent add BRANCH` makes one",
+                dir.display()
+            ),
+            None => {
+                let names: Vec<&str> = slots.iter().map(|s| s.name.as_str()).collect();
+                format!(
+                    "{} is not inside a slot; {name_one}: {}",
+                    dir.display(),
+                    names.join(", ")
+                )
+            }
+        };
+        Err(fail(Kind::Usage, why))
+    }
+
     /// A slot's variables for running programs: the env file as data, filtered; the record's
     /// block if the file cannot be read.
     pub fn slot_env(&self, slot: &crate::slot::Slot) -> std::collections::BTreeMap<String, String> {
@@ -110,7 +154,6 @@ pub fn run_child(
         .current_dir(dir)
         .envs(env)
         .exec();
-    use crate::error::{Kind, fail};
     match e.kind() {
         std::io::ErrorKind::NotFound => Err(fail(
             Kind::NotFound,

@@ -32,9 +32,16 @@ pub fn run(args: &Rm) -> Result<()> {
     let ctx = Ctx::load_existing()?;
     // A damaged registry would stop the removal at its last step, after the worktree is gone.
     crate::registry::load()?;
+    // With no SLOT, the slot the current directory is in.
+    let slots = if args.slots.is_empty() {
+        vec![ctx.slot_here("rm")?]
+    } else {
+        let common = &ctx.repo.common_dir;
+        let found: Result<Vec<Slot>> = args.slots.iter().map(|w| slot::find(common, w)).collect();
+        found?
+    };
     let mut plans = Vec::new();
-    for wanted in &args.slots {
-        let slot = slot::find(&ctx.repo.common_dir, wanted)?;
+    for slot in slots {
         if plans.iter().any(|p: &Plan| p.slot.name == slot.name) {
             continue;
         }

@@ -10,10 +10,7 @@ use crate::slot;
 pub fn run(args: &Task) -> Result<()> {
     let ctx = Ctx::load_existing()?;
     let common = &ctx.repo.common_dir;
-    let mut slot = match &args.slot {
-        Some(name) => slot::find(common, name)?,
-        None => super::env::containing(common, &ctx.cwd)?,
-    };
+    let mut slot = ctx.slot_or_here(args.slot.as_deref(), "task")?;
     if args.set.is_none() && args.set_file.is_none() {
         match &slot.task {
             Some(task) => crate::output::print(&format!("{task}\n"))?,

@@ -140,7 +140,7 @@ pub fn run(args: &Doctor) -> Result<()> {
     let warnings = report.count(Level::Warning);
     if args.json {
         output::print_json(&json!({
-            "version": 1,
+            "version": output::JSON_VERSION,
             "ok": errors == 0,
             "errors": errors,
             "warnings": warnings,

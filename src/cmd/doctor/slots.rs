@@ -66,6 +66,7 @@ pub(super) fn check_slots(report: &mut Report, repo: &Repo, registry: Option<&re
             bad += 1;
         }
     }
+    check_other_worktrees(report, repo, &slots);
     if slots.is_empty() {
         report.add("slot", Level::Ok, "this repository has no slots");
     } else if bad == 0 {
@@ -74,6 +75,30 @@ pub(super) fn check_slots(report: &mut Report, repo: &Repo, registry: Option<&re
             Level::Ok,
             format!("{} slot(s), all in order", slots.len()),
         );
+    }
+}
+
+/// Worktrees of the repository that are not slots: listed, each with the command that
+/// adopts it; a warning when the current directory is in one (it gets no env).
+fn check_other_worktrees(report: &mut Report, repo: &Repo, slots: &[slot::Slot]) {
+    let here = crate::cmd::current_dir()
+        .ok()
+        .and_then(|cwd| crate::worktrees::containing(repo, slots, &cwd));
+    for other in crate::worktrees::others(repo, slots) {
+        let inside = here.as_ref().is_some_and(|h| h.path == other.path);
+        let (level, message) = if inside {
+            (Level::Warning, format!("you are in {}", other.hint()))
+        } else {
+            (
+                Level::Info,
+                format!(
+                    "{} is a worktree made by {}, not a slot",
+                    other.path.display(),
+                    other.made_by_text()
+                ),
+            )
+        };
+        report.fix("worktree", level, message, other.adopt_command());
     }
 }
 
