@@ -127,9 +127,21 @@ pub fn others(repo: &Repo, slots: &[Slot]) -> Vec<Other> {
 }
 
 fn classify(repo: &Repo, all: Vec<Worktree>, slots: &[Slot]) -> Vec<Other> {
+    // A slot whose record cannot be read (reported where it is read) is still a slot: the
+    // machine-wide registry knows its directory.
+    let leased: Vec<PathBuf> = crate::registry::load()
+        .map(|r| {
+            r.slots
+                .into_iter()
+                .filter(|e| e.repo == repo.common_dir)
+                .map(|e| e.root)
+                .collect()
+        })
+        .unwrap_or_default();
     all.into_iter()
         .filter(|w| !w.main && !same_path(&w.path, &repo.main_worktree))
         .filter(|w| !slots.iter().any(|s| same_path(&s.path, &w.path)))
+        .filter(|w| !leased.iter().any(|root| same_path(root, &w.path)))
         .map(|w| Other {
             made_by: Tool::recognise(&w.path),
             path: w.path,

@@ -22,7 +22,7 @@ fn doctor_with(env: &Env, dir: &Path, vars: &[(&str, &str)]) -> (i32, Value, Str
     let out = cmd.output().unwrap();
     let json: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("doctor printed no JSON ({e}): {}", text(&out.stderr)));
-    assert_eq!(json["version"], 1);
+    assert_eq!(json["version"], 2);
     let code = out.status.code().unwrap();
     assert_eq!(
         json["ok"],
