@@ -6,6 +6,15 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::engine::{ArgValueCandidates, ArgValueCompleter};
 
+/// The command line as parsed, shown by `--help` and rendered into the man pages: the derived
+/// definition with the exit-status table at the end of every command's long help.
+pub fn command() -> clap::Command {
+    let exits = crate::error::exit_status_text();
+    <Cli as clap::CommandFactory>::command()
+        .after_long_help(exits.clone())
+        .mut_subcommands(|sub| sub.after_long_help(exits.clone()))
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "git-agent",
@@ -34,7 +43,7 @@ pub enum Command {
     /// Run a command in a slot's directory with the slot's environment
     Exec(Exec),
     /// Print a slot's path
-    Path(SlotArg),
+    Path(PathArgs),
     /// Remove slots without losing work: refuses unsaved changes unless --force
     #[command(visible_alias = "remove")]
     Rm(Rm),
@@ -154,10 +163,13 @@ pub struct Exec {
 }
 
 #[derive(Debug, Args)]
-pub struct SlotArg {
+pub struct PathArgs {
     /// The slot (name or branch; default: the slot containing the current directory)
     #[arg(add = ArgValueCandidates::new(crate::complete::slots))]
     pub slot: Option<String>,
+    /// Print the slot's name and path as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +186,9 @@ pub struct Rm {
     /// Keep the branch, even when merged; unmerged commits then stay safe on it
     #[arg(long, short = 'k')]
     pub keep_branch: bool,
+    /// Print what was removed as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +199,9 @@ pub struct Prune {
     /// Rebuild a damaged machine-wide registry from the slot records of known repositories
     #[arg(long)]
     pub repair: bool,
+    /// Print what was (or would be) done as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +226,9 @@ pub struct InstallMan {
     /// Where to write the pages (default: share/man/man1 beside the binary's bin directory)
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Print where the pages went as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +248,9 @@ pub struct Task {
     /// Replace the task note with the contents of FILE
     #[arg(long, value_name = "FILE")]
     pub set_file: Option<PathBuf>,
+    /// Print the slot's name and task as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -258,4 +282,7 @@ pub struct Approve {
     /// Forget every approval of this repository (its commands are asked about again)
     #[arg(long)]
     pub revoke: bool,
+    /// Print the commands and their state (after the change) as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }

@@ -17,6 +17,66 @@
 
 use std::fmt;
 
+/// Every exit status with its kind and meaning: the table `--help` and the man pages show.
+pub const EXIT_STATUSES: &[(i32, &str, &str)] = &[
+    (0, "", "done"),
+    (
+        1,
+        "error",
+        "something failed (a bad template, git or a server failing, ...)",
+    ),
+    (
+        2,
+        "usage",
+        "the command line is wrong (or no SLOT was named outside a slot)",
+    ),
+    (
+        3,
+        "refused",
+        "refused because work would be lost; the message names the flag that overrides",
+    ),
+    (
+        4,
+        "busy",
+        "another git-agent command is working on that slot right now",
+    ),
+    (
+        126,
+        "cannot_run",
+        "the program to run was found but could not be started",
+    ),
+    (
+        127,
+        "not_found",
+        "the program to run (`exec`, `add -- CMD`) was not found",
+    ),
+    (
+        130,
+        "interrupted",
+        "Ctrl-C, SIGTERM or SIGHUP; what was done was undone",
+    ),
+];
+
+/// What `exec` and `add -- CMD` exit with once the program runs, and what `--json` adds.
+pub const EXIT_NOTES: &str = "Once the program of `exec` or `add -- CMD` runs, its own exit \
+    status is passed on. With --json, an error is also one JSON object on the last line of stderr: \
+    {\"error\":{\"kind\":\"refused\",\"message\":\"...\",\"exit_code\":3}}";
+
+/// The table as plain text, for `--help`.
+pub fn exit_status_text() -> String {
+    let mut text = String::from("Exit status:\n");
+    for (code, kind, meaning) in EXIT_STATUSES {
+        let kind = if kind.is_empty() {
+            String::new()
+        } else {
+            format!("{kind}: ")
+        };
+        text.push_str(&format!("  {code:<4} {kind}{meaning}\n"));
+    }
+    text.push_str(EXIT_NOTES);
+    text
+}
+
 /// What kind of failure an error is; decides the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -190,6 +250,30 @@ pub fn render(error: &anyhow::Error, json: bool) -> Option<String> {
 mod tests {
     use super::*;
     use anyhow::Context;
+
+    #[test]
+    fn the_documented_table_is_the_kinds() {
+        let kinds = [
+            Kind::Error,
+            Kind::Usage,
+            Kind::Refused,
+            Kind::Busy,
+            Kind::CannotRun,
+            Kind::NotFound,
+            Kind::Interrupted,
+        ];
+        assert_eq!(EXIT_STATUSES.len(), kinds.len() + 1);
+        for kind in kinds {
+            assert!(
+                EXIT_STATUSES
+                    .iter()
+                    .any(|(code, name, _)| *code == kind.exit_code() && *name == kind.as_str()),
+                "{kind:?}"
+            );
+        }
+        let codes: std::collections::BTreeSet<i32> = EXIT_STATUSES.iter().map(|r| r.0).collect();
+        assert_eq!(codes.len(), EXIT_STATUSES.len(), "codes are distinct");
+    }
 
     #[test]
     fn kinds_survive_context_and_reporting() {

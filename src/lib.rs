@@ -25,7 +25,7 @@ pub mod template;
 pub mod txn;
 pub mod worktrees;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 /// Parses the command line, runs the command and returns the process exit code.
 pub fn run() -> i32 {
@@ -33,7 +33,10 @@ pub fn run() -> i32 {
     // else reads the command line or writes to stdout.
     complete::complete_if_asked();
     let json = json_requested(std::env::args_os().skip(1));
-    let cli = match cli::Cli::try_parse() {
+    let parsed = cli::command()
+        .try_get_matches()
+        .and_then(|matches| cli::Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;

@@ -98,8 +98,20 @@ fn check(
             }
         }
         Value::Array(items) => {
+            let field = format!("{path}[]");
             for item in items {
-                check(item, &format!("{path}[]"), doc, seen, errors);
+                // Elements that are not objects are documented as `a[]` themselves.
+                if !item.is_object() {
+                    match doc.get(&field) {
+                        Some(documented) if type_ok(item, documented) => {}
+                        Some(documented) => {
+                            errors.push(format!("{field} is {item}, documented as {documented}"))
+                        }
+                        None => errors.push(format!("{field} is printed but not documented")),
+                    }
+                    seen.insert(field.clone());
+                }
+                check(item, &field, doc, seen, errors);
             }
         }
         _ => {}
@@ -290,4 +302,82 @@ fn errors_have_distinct_exit_codes_and_are_json_with_json() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert_eq!(json_error(&out)["error"]["kind"], "usage");
+}
+
+/// Every command that changes something takes `--json`: rm, prune, task, path, approve,
+/// install-man, each checked against its table.
+#[test]
+fn commands_that_change_something_print_json() {
+    let (env, repo) = setup();
+    env.ok(&repo, &["add", "one", "--no-cd", "--task", "First"]);
+    env.ok(&repo, &["add", "two", "--no-cd"]);
+    let slot = repo.parent().unwrap().join("app-worktrees/one");
+    std::fs::write(slot.join("scratch.log"), "x\n").unwrap();
+    std::fs::write(slot.join(".gitignore"), "*.log\n").unwrap();
+    env.git(&slot, &["add", ".gitignore"]);
+    env.git(&slot, &["commit", "-q", "-m", "ignore logs"]);
+    env.git(&repo, &["merge", "-q", "one"]);
+
+    let task = env.json(&repo, &["task", "one", "--json"]);
+    assert_eq!(task["task"], "First");
+    let set = env.json(&repo, &["task", "two", "--set", "Second", "--json"]);
+    assert_eq!(set["task"], "Second");
+    let cleared = env.json(&repo, &["task", "two", "--set", "", "--json"]);
+    assert!(cleared["task"].is_null());
+    conforms("task --json", &[task, set, cleared]);
+
+    let path = env.json(&slot, &["path", "--json"]);
+    assert_eq!(path["name"], "one");
+    assert_eq!(path["path"], slot.display().to_string());
+    conforms("path --json", &[path]);
+
+    let removed = env.json(&repo, &["rm", "one", "two", "--json"]);
+    let list = removed["removed"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["name"], "one");
+    assert_eq!(list[0]["branch_deleted"], true);
+    assert_eq!(
+        list[0]["ignored_removed"],
+        serde_json::json!(["scratch.log"])
+    );
+    assert!(!list[0]["released"].as_array().unwrap().is_empty());
+    conforms("rm --json", &[removed]);
+
+    // prune: a slot whose directory is gone, and a lease whose record is gone.
+    env.ok(&repo, &["add", "gone", "--no-cd"]);
+    env.ok(&repo, &["add", "orphan", "--no-cd"]);
+    std::fs::remove_dir_all(repo.parent().unwrap().join("app-worktrees/gone")).unwrap();
+    let common = repo.join(".git/agent/slots/orphan.toml");
+    std::fs::remove_file(common).unwrap();
+    let dry = env.json(&repo, &["prune", "--dry-run", "--json"]);
+    assert_eq!(dry["dry_run"], true);
+    let pruned = env.json(&repo, &["prune", "--json"]);
+    assert_eq!(pruned["forgotten"][0]["name"], "gone");
+    assert_eq!(pruned["leases_dropped"][0]["name"], "orphan");
+    let repaired = env.json(&repo, &["prune", "--repair", "--json"]);
+    assert_eq!(repaired["repaired"]["repositories"], 1);
+    conforms("prune --json", &[dry, pruned, repaired]);
+
+    std::fs::write(
+        repo.join(".git-agent.toml"),
+        "[setup]\nrun = [\"true\", \"echo hi\"]\n",
+    )
+    .unwrap();
+    let listed = env.json(&repo, &["approve", "--list", "--json"]);
+    assert_eq!(listed["commands"][0]["state"], "pending");
+    let approved = env.json(&repo, &["approve", "--json"]);
+    assert_eq!(approved["approved"].as_array().unwrap().len(), 2);
+    assert_eq!(approved["commands"][1]["state"], "approved");
+    let revoked = env.json(&repo, &["approve", "--revoke", "--json"]);
+    assert_eq!(revoked["revoked"], 2);
+    conforms("approve --json", &[listed, approved, revoked]);
+
+    let dir = env.root().join("pages");
+    let man = env.json(
+        &repo,
+        &["install-man", "--dir", dir.to_str().unwrap(), "--json"],
+    );
+    assert!(dir.join("git-agent.1").is_file());
+    assert!(man["pages"].as_array().unwrap().len() > 10);
+    conforms("install-man --json", &[man]);
 }

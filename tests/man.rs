@@ -165,3 +165,44 @@ fn install_man_to_a_chosen_directory() {
         "{err}"
     );
 }
+
+/// The exit statuses are in `--help` (of git-agent and of each command) and in every page.
+#[test]
+fn exit_statuses_are_documented_in_help_and_pages() {
+    let env = Env::new();
+    for args in [&["--help"][..], &["rm", "--help"], &["exec", "--help"]] {
+        let help = env.ok(&env.root(), args);
+        assert!(help.contains("Exit status:"), "{args:?}: {help}");
+        for line in [
+            "  3    refused:",
+            "  127  not_found:",
+            "  4    busy:",
+            "  130  interrupted:",
+        ] {
+            assert!(help.contains(line), "{args:?} lacks {line:?}: {help}");
+        }
+    }
+    for (name, text) in git_agent::man::pages() {
+        let text = String::from_utf8(text).unwrap();
+        assert!(text.contains(".SH \"EXIT STATUS\""), "{name}");
+        assert!(text.contains("\\fB127\\fR (not_found)"), "{name}");
+        assert!(!text.contains(".SH EXTRA"), "{name}");
+    }
+    // As man shows it.
+    let dir = env.root().join("man1");
+    env.ok(
+        &env.root(),
+        &["install-man", "--dir", dir.to_str().unwrap()],
+    );
+    let out = Command::new("man")
+        .arg(dir.join("git-agent-exec.1"))
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("EXIT STATUS") && shown.contains("127 (not_found)"),
+        "{shown}"
+    );
+}

@@ -35,6 +35,14 @@ pub fn run(args: &InstallMan) -> Result<()> {
             dir.parent().unwrap_or(&dir).display()
         );
     }
+    if args.json {
+        let names: Vec<&String> = pages.iter().map(|(name, _)| name).collect();
+        return crate::output::print_json(&serde_json::json!({
+            "version": crate::output::JSON_VERSION,
+            "dir": dir,
+            "pages": names,
+        }));
+    }
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::Result;
+use serde_json::json;
 
 use crate::cli::Prune;
 use crate::git::{self, Repo};
@@ -14,15 +15,27 @@ use crate::slot::{self, Slot, State};
 
 pub fn run(args: &Prune) -> Result<()> {
     if args.repair {
-        return repair(args.dry_run);
+        let (slots, repositories) = repair(args.dry_run)?;
+        if args.json {
+            crate::output::print_json(&json!({
+                "version": crate::output::JSON_VERSION,
+                "dry_run": args.dry_run,
+                "forgotten": [],
+                "leases_dropped": [],
+                "repaired": {"slots": slots, "repositories": repositories},
+            }))?;
+        }
+        return Ok(());
     }
     let repo = Repo::discover(&super::current_dir()?)?;
     // Stop before forgetting anything if the leases cannot be released (a damaged registry).
     registry::load()?;
     let mut actions = 0;
+    let mut forgotten = Vec::new();
     for slot in slot::load_all(&repo.common_dir)? {
         if let Some(why) = stale(&slot) {
             actions += 1;
+            forgotten.push(json!({"name": slot.name, "path": slot.path, "reason": why}));
             eprintln!(
                 "git-agent: {} slot {}: {why}",
                 if args.dry_run {
@@ -40,11 +53,18 @@ pub fn run(args: &Prune) -> Result<()> {
     // Leases whose record is gone (a repository deleted, a record removed by hand).
     let mut locked = registry::Locked::acquire()?;
     let before = locked.registry.slots.len();
-    let orphans: Vec<String> = locked
+    let orphan_entries: Vec<&registry::Entry> = locked
         .registry
         .slots
         .iter()
         .filter(|e| !slot::exists(&e.repo, &e.name))
+        .collect();
+    let dropped: Vec<serde_json::Value> = orphan_entries
+        .iter()
+        .map(|e| json!({"name": e.name, "path": e.root}))
+        .collect();
+    let orphans: Vec<String> = orphan_entries
+        .iter()
         .map(|e| format!("{} ({})", e.name, e.root.display()))
         .collect();
     for orphan in &orphans {
@@ -67,6 +87,15 @@ pub fn run(args: &Prune) -> Result<()> {
     actions += before - locked.registry.slots.len().min(before);
     if actions == 0 && orphans.is_empty() {
         eprintln!("git-agent: nothing to prune");
+    }
+    if args.json {
+        crate::output::print_json(&json!({
+            "version": crate::output::JSON_VERSION,
+            "dry_run": args.dry_run,
+            "forgotten": forgotten,
+            "leases_dropped": dropped,
+            "repaired": null,
+        }))?;
     }
     Ok(())
 }
@@ -134,8 +163,9 @@ fn forget(repo: &Repo, slot: &Slot) -> Result<()> {
 }
 
 /// Rebuilds the registry from the slot records of the repositories it lists (read leniently
-/// from the damaged file) and of the current repository.
-fn repair(dry_run: bool) -> Result<()> {
+/// from the damaged file) and of the current repository. Returns how many slots of how many
+/// repositories it holds.
+fn repair(dry_run: bool) -> Result<(usize, usize)> {
     let (mut locked, old) = registry::Locked::acquire_for_repair()?;
     let mut repos: Vec<std::path::PathBuf> = match &old {
         Ok(registry) => registry.slots.iter().map(|s| s.repo.clone()).collect(),
@@ -176,10 +206,13 @@ fn repair(dry_run: bool) -> Result<()> {
             std::fs::rename(&damaged, &kept)?;
             eprintln!("git-agent: the damaged file is kept as {}", kept.display());
         }
+    }
+    let counts = (rebuilt.slots.len(), repos.len());
+    if !dry_run {
         locked.registry = rebuilt;
         locked.save()?;
     }
-    Ok(())
+    Ok(counts)
 }
 
 /// The repositories named in the `repos` file written beside the registry.

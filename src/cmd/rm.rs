@@ -3,6 +3,7 @@
 //! idempotent: a second `rm` after a failure finishes the job.
 
 use anyhow::Result;
+use serde_json::json;
 
 use super::Ctx;
 use crate::cli::Rm;
@@ -70,14 +71,29 @@ pub fn run(args: &Rm) -> Result<()> {
         }
         return Err(crate::error::refused(text));
     }
+    let mut removed = Vec::new();
     for plan in plans {
         let stood_inside = ctx.cwd.starts_with(&plan.slot.path);
-        remove(&ctx, plan, args)?;
+        let mut done = json!({
+            "name": plan.slot.name,
+            "path": plan.slot.path,
+            "branch": plan.slot.branch,
+            "branch_deleted": plan.branch == BranchFate::Delete,
+            "ignored_removed": plan.ignored,
+        });
+        done["released"] = json!(remove(&ctx, plan, args)?);
+        removed.push(done);
         // The shell stood in the directory just removed: with shell integration, it moves to
         // the main worktree at its next prompt.
         if stood_inside && let Err(e) = crate::shell::send_cd(&ctx.repo.main_worktree) {
             eprintln!("git-agent: warning: could not move the shell out of the slot: {e:#}");
         }
+    }
+    if args.json {
+        crate::output::print_json(&json!({
+            "version": crate::output::JSON_VERSION,
+            "removed": removed,
+        }))?;
     }
     Ok(())
 }
@@ -256,7 +272,8 @@ fn sample(list: &[String]) -> String {
     }
 }
 
-fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<()> {
+/// Removes the slot; returns what of its data was released.
+fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<Vec<String>> {
     let Plan {
         mut slot,
         ignored,
@@ -282,10 +299,12 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<()> {
         );
     }
     steps.step("services")?;
+    let mut released = Vec::new();
     match services::release(&slot.resources) {
         Ok(done) => {
             for what in done {
                 eprintln!("git-agent: released {what}");
+                released.push(what);
             }
         }
         // A server that is gone for good must not make a slot impossible to remove; with
@@ -340,5 +359,5 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<()> {
         slot.name,
         slot.path.display()
     );
-    Ok(())
+    Ok(released)
 }

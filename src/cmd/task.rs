@@ -12,6 +12,9 @@ pub fn run(args: &Task) -> Result<()> {
     let common = &ctx.repo.common_dir;
     let mut slot = ctx.slot_or_here(args.slot.as_deref(), "task")?;
     if args.set.is_none() && args.set_file.is_none() {
+        if args.json {
+            return print_json(&slot);
+        }
         match &slot.task {
             Some(task) => crate::output::print(&format!("{task}\n"))?,
             None => eprintln!(
@@ -31,5 +34,16 @@ pub fn run(args: &Task) -> Result<()> {
         Some(_) => eprintln!("git-agent: task of slot {} set", slot.name),
         None => eprintln!("git-agent: task of slot {} cleared", slot.name),
     }
+    if args.json {
+        return print_json(&slot);
+    }
     Ok(())
+}
+
+fn print_json(slot: &slot::Slot) -> Result<()> {
+    crate::output::print_json(&serde_json::json!({
+        "version": crate::output::JSON_VERSION,
+        "name": slot.name,
+        "task": slot.task,
+    }))
 }
