@@ -44,7 +44,7 @@ pub enum Command {
     Exec(Exec),
     /// Print a slot's path
     Path(PathArgs),
-    /// Remove slots without losing work: refuses unsaved changes unless --force
+    /// Remove slots without losing work: refuses unsaved changes and running processes unless told
     #[command(visible_alias = "remove")]
     Rm(Rm),
     /// Forget slots whose directory is gone and roll back slots a killed `add` left behind
@@ -177,9 +177,14 @@ pub struct Rm {
     /// The slots (names or branches; default: the slot containing the current directory)
     #[arg(add = ArgValueCandidates::new(crate::complete::slots))]
     pub slots: Vec<String>,
-    /// Remove even if uncommitted changes, untracked files or unpushed commits would be lost
+    /// Remove even if uncommitted changes, untracked files or unpushed commits would be lost, or
+    /// processes still run in the slot (they are left running)
     #[arg(long, short)]
     pub force: bool,
+    /// Stop the processes still running in the slot first: SIGTERM, then SIGKILL after 3 s
+    /// (the command itself and the shell or agent that runs it are never stopped)
+    #[arg(long)]
+    pub kill: bool,
     /// Also delete the branch (refuses unmerged work without --force)
     #[arg(long, short = 'D', conflicts_with = "keep_branch")]
     pub delete_branch: bool,

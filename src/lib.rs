@@ -13,6 +13,7 @@ pub mod names;
 pub mod output;
 pub mod paths;
 pub mod ports;
+pub mod procs;
 pub mod provision;
 pub mod quote;
 pub mod registry;

@@ -71,6 +71,13 @@ pub fn run(args: &Rm) -> Result<()> {
         }
         return Err(crate::error::refused(text));
     }
+    // Never pull the directory out from under a running server or agent unless told to.
+    let going: Vec<(&str, &std::path::Path)> = plans
+        .iter()
+        .filter(|p| p.slot.path.is_dir())
+        .map(|p| (p.slot.name.as_str(), p.slot.path.as_path()))
+        .collect();
+    crate::procs::clear_slot(&going, args.kill, args.force)?;
     let mut removed = Vec::new();
     for plan in plans {
         let stood_inside = ctx.cwd.starts_with(&plan.slot.path);

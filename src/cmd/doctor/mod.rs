@@ -4,7 +4,6 @@
 //! a leased port is in use. Exit status 1 when any finding is an error.
 
 mod machine;
-mod procnet;
 mod services;
 mod slots;
 

@@ -1,9 +1,9 @@
 //! Slots and their leases: slots stuck half-made or with their directory gone, leases in the
 //! machine-wide registry without a slot, and leased ports held by processes not the slot's.
 
-use super::procnet::{Process, listeners};
 use super::{Level, Report};
 use crate::git::Repo;
+use crate::procs::Listener;
 use crate::slot::{self, State};
 use crate::{ports, registry};
 
@@ -164,7 +164,8 @@ pub(super) fn check_ports(report: &mut Report, registry: &registry::Registry) {
     if busy.is_empty() {
         return;
     }
-    let owners = listeners();
+    let leased: Vec<u16> = busy.iter().map(|(_, _, port)| *port).collect();
+    let owners = crate::procs::listening_on(&leased);
     for (entry, var, port) in busy {
         let what = format!("port {port} ({var} of slot {})", entry.name);
         let pids = owners
@@ -181,7 +182,7 @@ pub(super) fn check_ports(report: &mut Report, registry: &registry::Registry) {
             );
             continue;
         }
-        let foreign: Vec<&Process> = pids.iter().filter(|p| !p.belongs_to(entry)).collect();
+        let foreign: Vec<&Listener> = pids.iter().filter(|p| !belongs_to(p, entry)).collect();
         if foreign.is_empty() {
             let p = &pids[0];
             report.add(
@@ -208,4 +209,18 @@ pub(super) fn check_ports(report: &mut Report, registry: &registry::Registry) {
             }
         }
     }
+}
+
+/// Started in the slot, or by its shell hook or `exec` (which set GIT_AGENT_ROOT).
+fn belongs_to(process: &Listener, entry: &registry::Entry) -> bool {
+    let root = entry.root.to_string_lossy();
+    let in_slot = process.cwd.as_ref().is_some_and(|c| {
+        c.starts_with(&entry.root)
+            || std::fs::canonicalize(&entry.root).is_ok_and(|r| c.starts_with(r))
+    });
+    in_slot
+        || process
+            .environ
+            .iter()
+            .any(|v| v.strip_prefix("GIT_AGENT_ROOT=") == Some(&root))
 }
