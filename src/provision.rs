@@ -190,7 +190,11 @@ pub fn prepare(
             slot::save(&common, &record)
         };
         let _status = setup::progress::Status::start("provisioning the slot's data services");
-        services::provision(&config.template, &services_ctx, txn, &mut save)?
+        let owner = services::namespaces::Owner {
+            repo: &common,
+            name: &slot.name,
+        };
+        services::provision(&config.template, &services_ctx, owner, txn, &mut save)?
     };
     slot.resources = resources;
 

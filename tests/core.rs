@@ -117,14 +117,29 @@ fn two_slots_get_their_own_names_paths_ports_and_env() {
     assert_eq!(env_a["version"], 2);
     assert_eq!(env_a["env"]["PORT"], port_a.to_string());
     assert_eq!(env_a["env"]["GIT_AGENT_SLOT"], "feature-auth");
-    assert_eq!(env_a["env"]["REDIS_PREFIX"], "myapp:feature-auth:");
+    // The defaults carry a short stable id: another clone named myapp gets names of its own.
+    let prefix = env_a["env"]["REDIS_PREFIX"].as_str().unwrap();
+    let id = prefix
+        .strip_prefix("myapp:feature-auth-")
+        .and_then(|p| p.strip_suffix(':'))
+        .unwrap_or_else(|| panic!("{prefix}"));
+    assert!(
+        id.len() == 6 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{prefix}"
+    );
     assert_eq!(
-        env_b["env"]["COMPOSE_PROJECT_NAME"],
-        "myapp-feature-payments"
+        env_a["env"]["COMPOSE_PROJECT_NAME"],
+        format!("myapp-feature-auth-{id}")
+    );
+    assert!(
+        env_b["env"]["COMPOSE_PROJECT_NAME"]
+            .as_str()
+            .unwrap()
+            .starts_with("myapp-feature-payments-")
     );
     let db_a = env_a["env"]["DATABASE_URL"].as_str().unwrap();
     assert!(
-        db_a.starts_with("sqlite://") && db_a.contains("feature-auth"),
+        db_a.starts_with("sqlite:////") && db_a.contains("feature-auth"),
         "{db_a}"
     );
     assert_ne!(env_a["env"]["DATABASE_URL"], env_b["env"]["DATABASE_URL"]);

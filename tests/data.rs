@@ -499,7 +499,10 @@ fn redis_template(url: &str, extra: &str) -> String {
 fn redis_rm_deletes_only_the_slots_keys() {
     let env = Env::new();
     let redis = Redis::start();
-    let dir = repo_with(&env, &redis_template(&redis.url(0), ""));
+    let dir = repo_with(
+        &env,
+        &redis_template(&redis.url(0), "prefix = \"{repo}:{slot}:\"\n"),
+    );
     ok(&env, &dir, None, &["add", "a"]);
     ok(&env, &dir, None, &["add", "b"]);
     let json = slot_json(&env, &dir, "a");
@@ -614,7 +617,10 @@ fn redis_numbered_databases_over_a_unix_socket() {
 fn redis_unreachable_rm_fails_then_finishes() {
     let env = Env::new();
     let mut redis = Redis::start();
-    let dir = repo_with(&env, &redis_template(&redis.url(0), ""));
+    let dir = repo_with(
+        &env,
+        &redis_template(&redis.url(0), "prefix = \"{repo}:{slot}:\"\n"),
+    );
     ok(&env, &dir, None, &["add", "a"]);
     redis.stop_server();
     let stderr = fails(&env, &dir, None, &["rm", "a"]);
@@ -707,7 +713,7 @@ fn sqlite_seed_with_an_open_wal_keeps_every_row() {
 
     ok(&env, &dir, None, &["add", "feature/seeded"]);
     let url = database_url(&env, &dir, "feature-seeded");
-    let copy = PathBuf::from(url.strip_prefix("sqlite://").unwrap());
+    let copy = PathBuf::from(url.strip_prefix("sqlite:///").unwrap());
     assert!(
         copy.ends_with("db/dev.sqlite3") && copy.starts_with(env.root()),
         "{url}"
@@ -802,7 +808,7 @@ fn variable_names_are_configurable_and_usable_as_placeholders() {
     let vars = &json["env"];
     let db = vars["PRIMARY_DB"].as_str().unwrap();
     assert!(
-        db.starts_with("sqlite://") && db.ends_with("/feature-v/.git-agent/db.sqlite3"),
+        db.starts_with("sqlite:////") && db.ends_with("/feature-v/.git-agent/db.sqlite3"),
         "{json}"
     );
     assert_eq!(json["database_url"], db);
@@ -810,7 +816,10 @@ fn variable_names_are_configurable_and_usable_as_placeholders() {
     assert_eq!(vars["CACHE_PREFIX"], "app-1/");
     assert_eq!(json["redis_prefix"], "app-1/");
     assert_eq!(vars["JOBS"], "app-1/jobs");
-    assert_eq!(vars["NAME"], "app-feature-v");
+    assert!(
+        vars["NAME"].as_str().unwrap().starts_with("app-feature-v-"),
+        "{json}"
+    );
     assert!(
         vars.get("DATABASE_URL").is_none() && vars.get("REDIS_PREFIX").is_none(),
         "{json}"
@@ -909,7 +918,7 @@ fn neon_branches_through_neonctl() {
     let (bin, calls) = fake_neonctl(&env, deleted);
     let dir = repo_with(
         &env,
-        "[database]\nengine = \"neon\"\nproject_id = \"proj-1\"\nparent = \"main\"\n",
+        "[database]\nengine = \"neon\"\nproject_id = \"proj-1\"\nparent = \"main\"\nname = \"agent/{repo}/{slot}\"\n",
     );
 
     // No credentials: a clear error before neonctl is run.
@@ -996,7 +1005,10 @@ fn neon_branch_already_gone_is_released_and_other_failures_are_reported() {
 fn a_server_gone_for_good_does_not_trap_the_slot_with_force() {
     let env = Env::new();
     let mut redis = Redis::start();
-    let dir = repo_with(&env, &redis_template(&redis.url(0), ""));
+    let dir = repo_with(
+        &env,
+        &redis_template(&redis.url(0), "prefix = \"{repo}:{slot}:\"\n"),
+    );
     ok(&env, &dir, None, &["add", "a"]);
     redis.stop_server();
     let stderr = fails(&env, &dir, None, &["rm", "a"]);

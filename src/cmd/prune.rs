@@ -116,7 +116,11 @@ fn stale(slot: &Slot) -> Option<String> {
 /// Releases what the record says was created, removes the worktree if git-agent made it and
 /// nobody changed it, and drops the lease and the record.
 fn forget(repo: &Repo, slot: &Slot) -> Result<()> {
-    for done in services::release(&slot.resources)? {
+    let owner = services::namespaces::Owner {
+        repo: &repo.common_dir,
+        name: &slot.name,
+    };
+    for done in services::release(&slot.resources, owner)? {
         eprintln!("git-agent: released {done}");
     }
     let mut keep_branch = !slot.created_branch;

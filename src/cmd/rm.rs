@@ -165,6 +165,13 @@ fn plan(repo: &Repo, slot: Slot, args: &Rm) -> Result<Plan> {
                 .to_string(),
         );
     }
+    let owner = services::namespaces::Owner {
+        repo: &repo.common_dir,
+        name: &slot.name,
+    };
+    if let Some(why) = services::namespaces::redis_conflict(&slot.resources, owner)? {
+        losses.push(why);
+    }
     let branch = branch_fate(repo, &slot, args, &mut losses)?;
     Ok(Plan {
         slot,
@@ -307,7 +314,11 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<Vec<String>> {
     }
     steps.step("services")?;
     let mut released = Vec::new();
-    match services::release(&slot.resources) {
+    let owner = services::namespaces::Owner {
+        repo: common,
+        name: &slot.name,
+    };
+    match services::release(&slot.resources, owner) {
         Ok(done) => {
             for what in done {
                 eprintln!("git-agent: released {what}");

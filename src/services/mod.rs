@@ -13,6 +13,7 @@ use crate::config::Template;
 use crate::template::Vars;
 use crate::txn::Txn;
 
+pub mod namespaces;
 pub mod neon;
 pub mod postgres;
 pub mod redis;
@@ -55,9 +56,10 @@ pub struct DatabaseConfig {
     /// postgres: the database cloned with `CREATE DATABASE ... TEMPLATE`.
     pub template: Option<String>,
     /// postgres: the database name (default `{db}`: repo and slot made safe, with a hash);
-    /// neon: the branch name (default `agent/{repo}/{slot}`).
+    /// neon: the branch name (default `agent/{repo}/{slot}-{id}`).
     pub name: Option<String>,
-    /// postgres: the URL the slot gets (`{db}` is the database name).
+    /// The URL the slot gets: postgres, `{db}` is the database name; sqlite, `{db_file}` is
+    /// the database file's absolute path (default `sqlite:///{db_file}`).
     pub url: Option<String>,
     /// postgres: where to connect to create and drop databases.
     pub admin_url: Option<String>,
@@ -73,7 +75,7 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// The key prefix (default `{repo}:{slot}:`).
+    /// The key prefix (default `{repo}:{slot}-{id}:`).
     pub prefix: Option<String>,
     /// The server; with it set, `REDIS_URL` is exported and `rm` deletes the slot's keys.
     pub url: Option<String>,
@@ -90,7 +92,7 @@ pub struct RedisConfig {
 pub struct ComposeConfig {
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// The project name (default `{repo}-{slot}`, made safe for Compose).
+    /// The project name (default `{repo}-{slot}-{id}`, made safe for Compose).
     pub project: Option<String>,
     pub var: Option<String>,
 }
@@ -109,6 +111,9 @@ pub struct Resources {
     pub database_var: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis: Option<Redis>,
+    /// The Compose project name the slot was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compose: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -205,7 +210,7 @@ pub fn check(t: &Template) -> Result<()> {
             ("path", set(&db.path), &[Engine::Sqlite]),
             ("seed", set(&db.seed), &[Engine::Sqlite]),
             ("template", set(&db.template), &[Engine::Postgres]),
-            ("url", set(&db.url), &[Engine::Postgres]),
+            ("url", set(&db.url), &[Engine::Postgres, Engine::Sqlite]),
             ("admin_url", set(&db.admin_url), &[Engine::Postgres]),
             ("strategy", set(&db.strategy), &[Engine::Postgres]),
             ("project_id", set(&db.project_id), &[Engine::Neon]),
@@ -263,12 +268,15 @@ pub fn check(t: &Template) -> Result<()> {
     Ok(())
 }
 
-/// Creates what the template asks for. After each thing is created, its undo is registered
-/// on `txn` and `save` is called with the record so far (so a killed process leaves a record
-/// `prune` can release). Returns the record and the variables to export.
+/// Creates what the template asks for. The names other programs see (Redis prefix, Compose
+/// project, database) are worked out first and checked against every other slot's; then each
+/// thing is created, its undo registered on `txn` and `save` called with the record so far (so
+/// a killed process leaves a record `prune` can release). Returns the record and the
+/// variables to export.
 pub fn provision(
     t: &Template,
     ctx: &Context,
+    owner: namespaces::Owner,
     txn: &mut Txn,
     save: &mut dyn FnMut(&Resources) -> Result<()>,
 ) -> Result<(Resources, BTreeMap<String, String>)> {
@@ -280,37 +288,32 @@ pub fn provision(
     if var != "DATABASE_URL" {
         resources.database_var = Some(var.clone());
     }
-    let url = match db.engine {
-        Engine::Sqlite => {
-            let plan = sqlite::plan(&db, ctx)?;
-            txn.step("database")?;
-            let record = plan.create()?;
-            created(&mut resources, record, txn, save)?;
-            Some(plan.url())
-        }
+    let mut names = namespaces::Names::default();
+    let database = match db.engine {
+        Engine::Sqlite => Some(DatabasePlan::Sqlite(sqlite::plan(&db, ctx)?)),
         Engine::Postgres => {
             let plan = postgres::plan(&db, ctx)?;
-            txn.step("database")?;
-            let record = plan.create()?;
-            created(&mut resources, record, txn, save)?;
-            Some(plan.url.clone())
+            names.postgres = Some((
+                plan.name.clone(),
+                plan.server.host.clone(),
+                plan.server.port.clone(),
+            ));
+            Some(DatabasePlan::Postgres(plan))
         }
         Engine::Neon => {
             let plan = neon::plan(&db, ctx)?;
-            txn.step("database")?;
-            let (record, url) = plan.create()?;
-            created(&mut resources, record, txn, save)?;
-            Some(url?)
+            names.neon = Some((plan.project_id.clone(), plan.branch.clone()));
+            Some(DatabasePlan::Neon(plan))
         }
         Engine::None => None,
     };
-    if let Some(url) = url {
-        env.insert(var, url);
-    }
 
     let redis_cfg = t.redis.clone().unwrap_or_default();
     let prefix = ctx.vars.render(
-        redis_cfg.prefix.as_deref().unwrap_or("{repo}:{slot}:"),
+        redis_cfg
+            .prefix
+            .as_deref()
+            .unwrap_or(namespaces::DEFAULT_REDIS_PREFIX),
         "redis.prefix",
     )?;
     if prefix.is_empty() {
@@ -321,39 +324,77 @@ pub fn provision(
         .as_ref()
         .map(|u| ctx.vars.render(u, "redis.url"))
         .transpose()?;
+    let server = redis_url.as_deref().map(redis::Server::parse).transpose()?;
+    names.redis_prefix = Some(prefix.clone());
+    let compose = match &t.compose {
+        Some(c) if !c.enabled => None,
+        c => {
+            let template = c
+                .as_ref()
+                .and_then(|c| c.project.as_deref())
+                .unwrap_or(namespaces::DEFAULT_COMPOSE_PROJECT);
+            let name = crate::names::compose_name(&ctx.vars.render(template, "compose.project")?);
+            let var = c
+                .as_ref()
+                .and_then(|c| c.var.clone())
+                .unwrap_or_else(|| "COMPOSE_PROJECT_NAME".into());
+            Some((var, name))
+        }
+    };
+    names.compose = compose.as_ref().map(|(_, name)| name.clone());
     let mut record = Redis {
         prefix: prefix.clone(),
         url: redis_url.clone(),
         db: None,
     };
-    if let Some(url) = &redis_url {
-        let parsed = redis::Url::parse(url)?;
+    resources.redis = Some(record.clone());
+    resources.compose = names.compose.clone();
+    {
+        // Checked and recorded under the registry's lock: two `add`s at once cannot both
+        // take a name.
+        let locked = crate::registry::Locked::acquire()?;
+        namespaces::check_unique(&names, &namespaces::others(&locked.registry, owner))?;
+        save(&resources)?;
+    }
+
+    if let Some(plan) = database {
+        txn.step("database")?;
+        let url = match plan {
+            DatabasePlan::Sqlite(plan) => {
+                created(&mut resources, plan.create()?, txn, save)?;
+                plan.url()
+            }
+            DatabasePlan::Postgres(plan) => {
+                created(&mut resources, plan.create()?, txn, save)?;
+                plan.url.clone()
+            }
+            DatabasePlan::Neon(plan) => {
+                let (record, url) = plan.create()?;
+                created(&mut resources, record, txn, save)?;
+                url?
+            }
+        };
+        env.insert(var, url);
+    }
+
+    if let (Some(url), Some(server)) = (&redis_url, &server) {
+        let url_var = redis_cfg
+            .url_var
+            .clone()
+            .unwrap_or_else(|| "REDIS_URL".into());
         if redis_isolation(&redis_cfg)? {
             txn.step("redis")?;
-            let n = claim_redis_db(&parsed, &mut record, &mut resources, save)?;
+            let n = claim_redis_db(server, &mut record, &mut resources, save)?;
             let undo = record.clone();
             txn.on_undo(
-                format!("emptied Redis database {n} on {}", parsed.address()),
-                move || release_redis(&undo).map(|_| ()),
+                format!("emptied Redis database {n} on {}", server.address()),
+                move || release_redis(&undo, None).map(|_| ()),
             );
-            env.insert(
-                redis_cfg
-                    .url_var
-                    .clone()
-                    .unwrap_or_else(|| "REDIS_URL".into()),
-                redis::url_with_db(url, n),
-            );
+            env.insert(url_var, redis::url_with_db(url, n));
         } else {
-            env.insert(
-                redis_cfg
-                    .url_var
-                    .clone()
-                    .unwrap_or_else(|| "REDIS_URL".into()),
-                url.clone(),
-            );
+            env.insert(url_var, url.clone());
         }
     }
-    resources.redis = Some(record);
     env.insert(
         redis_cfg
             .prefix_var
@@ -361,23 +402,16 @@ pub fn provision(
             .unwrap_or_else(|| "REDIS_PREFIX".into()),
         prefix,
     );
-
-    if t.compose.as_ref().is_none_or(|c| c.enabled) {
-        let compose = t.compose.clone().unwrap_or(ComposeConfig {
-            enabled: true,
-            project: None,
-            var: None,
-        });
-        let name = ctx.vars.render(
-            compose.project.as_deref().unwrap_or("{repo}-{slot}"),
-            "compose.project",
-        )?;
-        env.insert(
-            compose.var.unwrap_or_else(|| "COMPOSE_PROJECT_NAME".into()),
-            crate::names::compose_name(&name),
-        );
+    if let Some((var, name)) = compose {
+        env.insert(var, name);
     }
     Ok((resources, env))
+}
+
+enum DatabasePlan {
+    Sqlite(sqlite::Plan),
+    Postgres(postgres::Plan),
+    Neon(neon::Plan),
 }
 
 /// Registers the undo of a database just created, then records it.
@@ -402,10 +436,23 @@ fn created(
     save(resources)
 }
 
+/// Whether two Redis addresses name the same server: the loopback names are one machine.
+fn same_server(a: &str, b: &str) -> bool {
+    let local = |s: &str| {
+        let (host, port) = s.rsplit_once(':').unwrap_or((s, ""));
+        let host = match host {
+            "localhost" | "127.0.0.1" | "[::1]" => "loopback",
+            other => other,
+        };
+        format!("{host}:{port}")
+    };
+    local(a) == local(b)
+}
+
 /// Picks a numbered database no other slot on this server owns and that is empty, and
 /// records it, all under the machine-wide lock so concurrent `add`s never pick the same one.
 fn claim_redis_db(
-    url: &redis::Url,
+    server: &redis::Server,
     record: &mut Redis,
     resources: &mut Resources,
     save: &mut dyn FnMut(&Resources) -> Result<()>,
@@ -421,15 +468,12 @@ fn claim_redis_db(
             db: Some(n),
             ..
         }) = &slot.resources.redis
-            && redis::Url::parse(other).is_ok_and(|o| o.address() == url.address())
+            && redis::Server::parse(other).is_ok_and(|o| same_server(o.address(), server.address()))
         {
             used.insert(*n);
         }
     }
-    let mut conn = redis::Conn::open(&redis::Url {
-        db: 0,
-        ..url.clone()
-    })?;
+    let mut conn = server.with_db(0).connect(None)?;
     let mut chosen = None;
     for n in 1..=redis::MAX_DB {
         if used.contains(&n) {
@@ -459,15 +503,15 @@ fn claim_redis_db(
 }
 
 /// Releases what a record says was created. Idempotent: releasing twice is not an error.
-/// Returns what was released, for the user.
-pub fn release(resources: &Resources) -> Result<Vec<String>> {
+/// Returns what was released (or left, and why), for the user.
+pub fn release(resources: &Resources, owner: namespaces::Owner) -> Result<Vec<String>> {
     let mut done = Vec::new();
     if let Some(db) = &resources.database {
         release_database(db)?;
         done.push(describe_database(db));
     }
     if let Some(redis) = &resources.redis
-        && let Some(what) = release_redis(redis)?
+        && let Some(what) = release_redis(redis, Some(owner))?
     {
         done.push(what);
     }
@@ -501,12 +545,13 @@ fn release_database(db: &Database) -> Result<()> {
 }
 
 /// Deletes the slot's keys (or empties its numbered database) on the recorded server; with
-/// no server recorded there is nothing git-agent could delete.
-fn release_redis(redis: &Redis) -> Result<Option<String>> {
+/// no server recorded there is nothing git-agent could delete. Keys under a prefix another
+/// live slot's prefix overlaps are left alone: deleting them would delete that slot's too.
+fn release_redis(redis: &Redis, owner: Option<namespaces::Owner>) -> Result<Option<String>> {
     let Some(url) = &redis.url else {
         return Ok(None);
     };
-    let parsed = redis::Url::parse(url)?;
+    let server = redis::Server::parse(url)?;
     if let Some(n) = redis.db {
         if n == 0 || n > redis::MAX_DB {
             bail!(
@@ -514,11 +559,22 @@ fn release_redis(redis: &Redis) -> Result<Option<String>> {
                 redis::MAX_DB
             );
         }
-        let mut conn = redis::Conn::open(&redis::Url { db: n, ..parsed })?;
-        conn.call(&[b"FLUSHDB", b"ASYNC"])?;
+        let mut conn = server.with_db(n).connect(None)?;
+        conn.flush_async()?;
         return Ok(Some(format!("Redis database {n} on {}", conn.address())));
     }
-    let mut conn = redis::Conn::open(&parsed)?;
+    if let Some(owner) = owner
+        && let Some(why) = namespaces::redis_conflict(
+            &Resources {
+                redis: Some(redis.clone()),
+                ..Default::default()
+            },
+            owner,
+        )?
+    {
+        return Ok(Some(format!("nothing of {why} (on {})", server.address())));
+    }
+    let mut conn = server.connect(None)?;
     let count = conn.delete_prefix(&redis.prefix)?;
     Ok(Some(format!(
         "{count} Redis key(s) under {} on {}",
@@ -604,6 +660,7 @@ mod tests {
                 url: Some("redis://h:1/0".into()),
                 db: Some(3),
             }),
+            compose: Some("r-s-123abc".into()),
         };
         let text = toml::to_string(&pg).unwrap();
         assert_eq!(toml::from_str::<Resources>(&text).unwrap(), pg, "{text}");

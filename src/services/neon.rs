@@ -26,7 +26,9 @@ pub fn plan(cfg: &DatabaseConfig, ctx: &Context) -> Result<Plan> {
         bail!("database.project_id '{project_id}' is not a Neon project id");
     }
     let branch = vars.render(
-        cfg.name.as_deref().unwrap_or("agent/{repo}/{slot}"),
+        cfg.name
+            .as_deref()
+            .unwrap_or(super::namespaces::DEFAULT_NEON_BRANCH),
         "database.name",
     )?;
     if branch.is_empty() || branch.starts_with('-') {

@@ -1,179 +1,249 @@
-//! Redis: a key prefix per slot (default) or a numbered database 1-15 (`isolation = "db"`).
+//! Redis: a key prefix per slot (default) or a numbered database 1-15 (`isolation = "db"`),
+//! through the `redis` crate's blocking client over TCP, TLS (`rediss://`, rustls) or a Unix
+//! socket.
 //!
-//! git-agent speaks RESP itself over a TCP or Unix socket: the few commands it needs (AUTH,
-//! SELECT, SCAN, UNLINK, DBSIZE, FLUSHDB) fit in a small client, so there is no dependency to
-//! keep and no `redis-cli` process per batch of keys.
+//! `redis.url` takes the forms redis-py reads, so the URL an app already uses works here too:
+//! `redis://[user[:password]@]host[:port][/db]`, `rediss://...` (TLS), `unix://[[user]:password@]/path.sock`,
+//! with `?db=N` (which wins over the path, as in redis-py), `?username=`/`?password=`,
+//! `?ssl_cert_reqs=none` (no certificate check) and `?ssl_ca_certs=/ca.pem` (a private CA;
+//! otherwise the system's roots, or `SSL_CERT_FILE`). `redis+unix://`, `valkey://` and
+//! `valkeys://`, which the crate reads, work too.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
+use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
 
 /// The highest numbered database a slot may get; 0 is the application's own and never used.
 pub const MAX_DB: u32 = 15;
 /// Keys per SCAN step and per UNLINK: small enough that the server never stalls.
 const SCAN_COUNT: usize = 1000;
 const UNLINK_BATCH: usize = 500;
+const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where a Redis server is, as parsed from `redis://`, `unix://` or `redis+unix://` URLs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Url {
-    pub target: Target,
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub db: u32,
+/// A server to talk to, as a `redis.url` names it.
+#[derive(Debug, Clone)]
+pub struct Server {
+    info: ConnectionInfo,
+    /// PEM roots from `?ssl_ca_certs=`, instead of the system's.
+    ca: Option<Vec<u8>>,
+    address: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Tcp { host: String, port: u16 },
-    Unix(String),
-}
-
-impl Url {
-    pub fn parse(url: &str) -> Result<Url> {
-        let bad = |why: &str| anyhow::anyhow!("redis.url '{}' {why}", mask(url));
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or_else(|| bad("is not a URL (expected redis://host:port/db)"))?;
-        let (rest, query) = match rest.split_once('?') {
-            Some((r, q)) => (r, Some(q)),
-            None => (rest, None),
+impl Server {
+    pub fn parse(url: &str) -> Result<Server> {
+        let bad = |why: String| anyhow::anyhow!("redis.url '{}' {why}", mask(url));
+        // `unix://user:password@/path.sock` has credentials but no host, which redis-py reads and
+        // the URL standard does not: take them off before parsing.
+        let (text, socket_auth) = match url.split_once("://") {
+            Some((scheme, rest)) if scheme.contains("unix") && rest.contains("@/") => {
+                let (auth, path) = rest.split_once("@/").unwrap_or((rest, ""));
+                (format!("{scheme}:///{path}"), Some(auth.to_string()))
+            }
+            _ => (url.to_string(), None),
         };
-        let mut parsed = Url {
-            target: Target::Unix(String::new()),
-            user: None,
-            password: None,
-            db: 0,
-        };
-        let mut query_db = None;
-        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match key {
+        let parsed = url::Url::parse(&text)
+            .map_err(|e| bad(format!("is not a URL ({e}); expected redis://host:port/db")))?;
+        let mut db = None;
+        let (mut user, mut password, mut ca_file) = (None, None, None);
+        let mut insecure = parsed.fragment() == Some("insecure");
+        for (key, value) in parsed.query_pairs() {
+            match key.as_ref() {
                 "db" => {
-                    query_db = Some(
+                    db = Some(
                         value
-                            .parse()
-                            .map_err(|_| bad("has a db that is not a number"))?,
+                            .parse::<i64>()
+                            .map_err(|_| bad(format!("has db={value}, which is not a number")))?,
                     )
                 }
-                "password" => parsed.password = Some(percent_decode(value)),
-                "user" | "username" => parsed.user = Some(percent_decode(value)),
+                "username" | "user" => user = Some(value.into_owned()),
+                "password" | "pass" => password = Some(value.into_owned()),
+                "ssl_cert_reqs" => insecure = value.eq_ignore_ascii_case("none"),
+                "ssl_ca_certs" => ca_file = Some(value.into_owned()),
+                // redis-py's socket and pool settings do not change where or as whom.
                 _ => {}
             }
         }
-        match scheme {
-            "redis" => {
-                let (auth, hostport) = match rest.rsplit_once('@') {
-                    Some((a, h)) => (Some(a), h),
-                    None => (None, rest),
+        let (url_user, url_password) = match &socket_auth {
+            Some(auth) => match auth.split_once(':') {
+                Some((u, p)) => (u.to_string(), Some(p.to_string())),
+                None => (auth.clone(), None),
+            },
+            None => (
+                parsed.username().to_string(),
+                parsed.password().map(str::to_string),
+            ),
+        };
+        if !url_user.is_empty() {
+            user = Some(decode(&url_user));
+        }
+        if let Some(p) = url_password.filter(|p| !p.is_empty()) {
+            password = Some(decode(&p));
+        }
+        let (addr, address) = match parsed.scheme() {
+            scheme @ ("redis" | "rediss" | "valkey" | "valkeys") => {
+                let host = match parsed.host() {
+                    Some(url::Host::Domain(d)) if !d.is_empty() => decode(d),
+                    Some(url::Host::Ipv4(ip)) => ip.to_string(),
+                    Some(url::Host::Ipv6(ip)) => ip.to_string(),
+                    // redis-py's default.
+                    _ => "localhost".to_string(),
                 };
-                if let Some(auth) = auth {
-                    let (user, pass) = match auth.split_once(':') {
-                        Some((u, p)) => (u, Some(p)),
-                        None => ("", Some(auth)),
-                    };
-                    parsed.user = (!user.is_empty()).then(|| percent_decode(user));
-                    parsed.password = pass.filter(|p| !p.is_empty()).map(percent_decode);
+                let port = parsed.port().unwrap_or(6379);
+                let path = parsed.path().trim_matches('/');
+                if db.is_none() && !path.is_empty() {
+                    db = Some(path.parse().map_err(|_| {
+                        bad(format!(
+                            "has the path /{path}, which is not a database number"
+                        ))
+                    })?);
                 }
-                let (hostport, path) = match hostport.split_once('/') {
-                    Some((h, p)) => (h, p),
-                    None => (hostport, ""),
-                };
-                let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-                    let (host, after) = v6
-                        .split_once(']')
-                        .ok_or_else(|| bad("has an unclosed '[' in its host"))?;
-                    (host.to_string(), after.strip_prefix(':').unwrap_or(""))
+                let address = if host.contains(':') {
+                    format!("[{host}]:{port}")
                 } else {
-                    match hostport.rsplit_once(':') {
-                        Some((h, p)) => (h.to_string(), p),
-                        None => (hostport.to_string(), ""),
+                    format!("{host}:{port}")
+                };
+                let addr = if matches!(scheme, "rediss" | "valkeys") {
+                    ConnectionAddr::TcpTls {
+                        host,
+                        port,
+                        insecure,
+                        tls_params: None,
                     }
-                };
-                let port = if port.is_empty() {
-                    6379
                 } else {
-                    port.parse()
-                        .map_err(|_| bad("has a port that is not a number"))?
+                    ConnectionAddr::Tcp(host, port)
                 };
-                let host = if host.is_empty() {
-                    "127.0.0.1".to_string()
-                } else {
-                    host
-                };
-                parsed.target = Target::Tcp { host, port };
-                if !path.is_empty() {
-                    parsed.db = path
-                        .parse()
-                        .map_err(|_| bad("has a database (the path) that is not a number"))?;
-                }
+                (addr, address)
             }
-            "unix" | "redis+unix" => {
-                let path = match rest.rsplit_once('@') {
-                    Some((auth, path)) => {
-                        let (user, pass) = auth.split_once(':').unwrap_or(("", auth));
-                        parsed.user = (!user.is_empty()).then(|| percent_decode(user));
-                        parsed.password = (!pass.is_empty()).then(|| percent_decode(pass));
-                        path
-                    }
-                    None => rest,
-                };
-                if !path.starts_with('/') {
+            "unix" | "redis+unix" | "valkey+unix" => {
+                let path = decode(parsed.path());
+                if !path.starts_with('/') || path.len() < 2 {
                     return Err(bad(
-                        "must name an absolute socket path (unix:///run/redis.sock)",
+                        "must name an absolute socket path (unix:///run/redis.sock)".into(),
                     ));
                 }
-                parsed.target = Target::Unix(percent_decode(path));
-            }
-            "rediss" => {
-                return Err(bad(
-                    "uses TLS (rediss://), which git-agent does not speak; use a local redis:// server",
-                ));
+                (ConnectionAddr::Unix(path.clone().into()), path)
             }
             other => {
-                return Err(bad(&format!(
-                    "has the scheme '{other}'; expected redis://, unix:// or redis+unix://"
+                return Err(bad(format!(
+                    "has the scheme '{other}'; expected redis://, rediss://, unix:// or redis+unix://"
                 )));
             }
+        };
+        let db = db.unwrap_or(0);
+        if db < 0 {
+            return Err(bad(format!("names the database {db}")));
         }
-        if let Some(db) = query_db {
-            parsed.db = db;
+        let mut settings = RedisConnectionInfo::default()
+            .set_db(db)
+            .set_skip_set_lib_name();
+        if let Some(user) = user {
+            settings = settings.set_username(user);
         }
-        Ok(parsed)
+        if let Some(password) = password {
+            settings = settings.set_password(password);
+        }
+        let info = addr
+            .into_connection_info()
+            .map_err(|e| bad(e.to_string()))?
+            .set_redis_settings(settings);
+        let ca =
+            match ca_file {
+                Some(file) => Some(std::fs::read(&file).with_context(|| {
+                    format!("could not read {file} (ssl_ca_certs in redis.url)")
+                })?),
+                None => None,
+            };
+        Ok(Server { info, ca, address })
     }
 
     /// The server's address, for messages and for telling servers apart (no credentials).
-    pub fn address(&self) -> String {
-        match &self.target {
-            Target::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
-            Target::Tcp { host, port } => format!("{host}:{port}"),
-            Target::Unix(path) => path.clone(),
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    pub fn db(&self) -> u32 {
+        u32::try_from(self.info.redis_settings().db()).unwrap_or(u32::MAX)
+    }
+
+    /// The same server, database `db`.
+    pub fn with_db(&self, db: u32) -> Server {
+        let settings = self.info.redis_settings().clone().set_db(i64::from(db));
+        Server {
+            info: self.info.clone().set_redis_settings(settings),
+            ..self.clone()
         }
+    }
+
+    /// Connects, authenticates and selects the URL's database.
+    pub fn connect(&self, timeout: Option<Duration>) -> Result<Conn> {
+        let timeout = timeout.unwrap_or(TIMEOUT);
+        let address = self.address.clone();
+        let client = match &self.ca {
+            Some(pem) => redis::Client::build_with_tls(
+                self.info.clone(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            None => redis::Client::open(self.info.clone()),
+        }
+        .with_context(|| format!("could not set up a connection to Redis at {address}"))?;
+        let con = client.get_connection_with_timeout(timeout).map_err(|e| {
+            if e.kind() == redis::ErrorKind::AuthenticationFailed {
+                anyhow::anyhow!(
+                    "Redis at {address} refused the credentials in redis.url: {e}; put the user and password in it \
+                     (redis://user:password@host:port/0)"
+                )
+            } else {
+                anyhow::anyhow!(
+                    "could not connect to Redis at {address}: {e}; start the server, or fix redis.url"
+                )
+            }
+        })?;
+        con.set_read_timeout(Some(timeout))?;
+        con.set_write_timeout(Some(timeout))?;
+        Ok(Conn { con, address })
     }
 }
 
-/// `url` with its database set to `db` (for the REDIS_URL of a slot with its own database).
+fn decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// `url` with its database set to `db` (for the REDIS_URL of a slot with its own database):
+/// in the path for `redis://` and `rediss://`, as `?db=` for sockets.
 pub fn url_with_db(url: &str, db: u32) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
+    let (base, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, format!("#{f}")),
+        None => (url, String::new()),
     };
-    if let Some(after) = base.strip_prefix("redis://") {
-        let authority = after.split('/').next().unwrap_or(after);
-        let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-        return format!("redis://{authority}/{db}{query}");
-    }
+    let (base, query) = match base.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (base, None),
+    };
     let mut pairs: Vec<&str> = query
         .unwrap_or("")
         .split('&')
         .filter(|p| !p.is_empty() && !p.starts_with("db="))
         .collect();
+    for scheme in ["redis://", "rediss://", "valkey://", "valkeys://"] {
+        if let Some(after) = base.strip_prefix(scheme) {
+            let authority = after.split('/').next().unwrap_or(after);
+            let query = if pairs.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", pairs.join("&"))
+            };
+            return format!("{scheme}{authority}/{db}{query}{fragment}");
+        }
+    }
     let db_pair = format!("db={db}");
     pairs.push(&db_pair);
-    format!("{base}?{}", pairs.join("&"))
+    format!("{base}?{}{fragment}", pairs.join("&"))
 }
 
 /// The URL with any password replaced, for messages.
@@ -181,35 +251,29 @@ pub fn mask(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    match rest.split_once('@') {
+    let rest = mask_query(rest);
+    match rest.rsplit_once('@') {
         Some((auth, host)) if auth.contains(':') => {
             let user = auth.split(':').next().unwrap_or("");
             format!("{scheme}://{user}:***@{host}")
         }
         Some((_, host)) => format!("{scheme}://***@{host}"),
-        None => url.to_string(),
+        None => format!("{scheme}://{rest}"),
     }
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        if bytes[i] == b'%'
-            && let Some(Ok(b)) = hex.map(|h| u8::from_str_radix(h, 16))
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+fn mask_query(rest: &str) -> String {
+    let Some((base, query)) = rest.split_once('?') else {
+        return rest.to_string();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k == "password" || k == "pass" => format!("{k}=***"),
+            _ => p.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", pairs.join("&"))
 }
 
 /// Escapes the glob characters of SCAN MATCH, so a prefix matches only itself.
@@ -224,132 +288,36 @@ pub fn escape_glob(prefix: &str) -> String {
     out
 }
 
-/// A RESP2 reply.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Status(String),
-    Error(String),
-    Int(i64),
-    Bulk(Option<Vec<u8>>),
-    Array(Option<Vec<Value>>),
-}
-
-trait Io: Read + Write {}
-impl<T: Read + Write> Io for T {}
-
 pub struct Conn {
-    io: BufReader<Box<dyn Io>>,
+    con: redis::Connection,
     address: String,
 }
 
-const TIMEOUT: Duration = Duration::from_secs(10);
-
 impl Conn {
-    /// Connects, authenticates and selects the URL's database.
-    pub fn open(url: &Url) -> Result<Conn> {
-        let address = url.address();
-        let refused = |e: std::io::Error| {
-            anyhow::anyhow!(
-                "could not connect to Redis at {address}: {e}; start the server, or fix redis.url"
-            )
-        };
-        let io: Box<dyn Io> = match &url.target {
-            Target::Tcp { host, port } => {
-                let addrs: Vec<_> = (host.as_str(), *port)
-                    .to_socket_addrs()
-                    .map_err(refused)?
-                    .collect();
-                let mut last = None;
-                let mut stream = None;
-                for addr in addrs {
-                    match TcpStream::connect_timeout(&addr, TIMEOUT) {
-                        Ok(s) => {
-                            stream = Some(s);
-                            break;
-                        }
-                        Err(e) => last = Some(e),
-                    }
-                }
-                let stream = match stream {
-                    Some(s) => s,
-                    None => {
-                        return Err(refused(
-                            last.unwrap_or_else(|| std::io::Error::other("no address")),
-                        ));
-                    }
-                };
-                stream.set_read_timeout(Some(TIMEOUT))?;
-                stream.set_write_timeout(Some(TIMEOUT))?;
-                let _ = stream.set_nodelay(true);
-                Box::new(stream)
-            }
-            Target::Unix(path) => {
-                let stream = UnixStream::connect(path).map_err(refused)?;
-                stream.set_read_timeout(Some(TIMEOUT))?;
-                stream.set_write_timeout(Some(TIMEOUT))?;
-                Box::new(stream)
-            }
-        };
-        let mut conn = Conn {
-            io: BufReader::new(io),
-            address: address.clone(),
-        };
-        if let Some(password) = &url.password {
-            let mut args: Vec<&[u8]> = vec![b"AUTH"];
-            if let Some(user) = &url.user {
-                args.push(user.as_bytes());
-            }
-            args.push(password.as_bytes());
-            conn.call(&args).with_context(|| {
-                format!("Redis at {address} refused the credentials in redis.url")
-            })?;
-        }
-        if url.db != 0 {
-            conn.select(url.db)?;
-        }
-        Ok(conn)
-    }
-
     pub fn address(&self) -> &str {
         &self.address
     }
 
-    /// Sends one command and reads its reply; a Redis error reply is an `Err`.
-    pub fn call(&mut self, args: &[&[u8]]) -> Result<Value> {
-        let mut out = Vec::with_capacity(64);
-        out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-        for arg in args {
-            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            out.extend_from_slice(arg);
-            out.extend_from_slice(b"\r\n");
-        }
-        let address = self.address.clone();
-        self.io
-            .get_mut()
-            .write_all(&out)
-            .with_context(|| format!("could not send to Redis at {address}"))?;
-        let name = String::from_utf8_lossy(args.first().copied().unwrap_or(b"")).into_owned();
-        match read_value(&mut self.io)
-            .with_context(|| format!("could not read Redis's reply to {name} from {address}"))?
-        {
-            Value::Error(e) => bail!("Redis at {address} answered {name} with: {e}"),
-            value => Ok(value),
-        }
+    fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd, name: &str) -> Result<T> {
+        cmd.query(&mut self.con)
+            .map_err(|e| anyhow::anyhow!("Redis at {} answered {name} with: {e}", self.address))
     }
 
-    pub fn select(&mut self, db: u32) -> Result<()> {
-        self.call(&[b"SELECT", db.to_string().as_bytes()])
+    pub fn ping(&mut self) -> Result<()> {
+        self.query::<String>(&redis::cmd("PING"), "PING")
             .map(|_| ())
     }
 
+    pub fn select(&mut self, db: u32) -> Result<()> {
+        self.query::<()>(redis::cmd("SELECT").arg(db), "SELECT")
+    }
+
     pub fn dbsize(&mut self) -> Result<i64> {
-        match self.call(&[b"DBSIZE"])? {
-            Value::Int(n) => Ok(n),
-            other => bail!(
-                "unexpected reply to DBSIZE from Redis at {}: {other:?}",
-                self.address
-            ),
-        }
+        self.query(&redis::cmd("DBSIZE"), "DBSIZE")
+    }
+
+    pub fn flush_async(&mut self) -> Result<()> {
+        self.query::<()>(redis::cmd("FLUSHDB").arg("ASYNC"), "FLUSHDB")
     }
 
     /// Deletes every key that starts with `prefix`, walking the keyspace with SCAN and
@@ -360,34 +328,28 @@ impl Conn {
             bail!("refusing to delete Redis keys with an empty prefix: it would match every key");
         }
         let pattern = format!("{}*", escape_glob(prefix));
-        let mut cursor = b"0".to_vec();
+        let mut cursor = "0".to_string();
         let mut deleted = 0u64;
         loop {
-            let reply = self.call(&[
-                b"SCAN",
-                &cursor,
-                b"MATCH",
-                pattern.as_bytes(),
-                b"COUNT",
-                SCAN_COUNT.to_string().as_bytes(),
-            ])?;
-            let (next, keys) = scan_reply(reply).with_context(|| {
-                format!("unexpected reply to SCAN from Redis at {}", self.address)
-            })?;
+            let (next, keys): (String, Vec<Vec<u8>>) = self.query(
+                redis::cmd("SCAN")
+                    .arg(&cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(SCAN_COUNT),
+                "SCAN",
+            )?;
             // The pattern is escaped, so this only guards against a server that matched loosely.
             let keys: Vec<Vec<u8>> = keys
                 .into_iter()
                 .filter(|k| k.starts_with(prefix.as_bytes()))
                 .collect();
             for batch in keys.chunks(UNLINK_BATCH) {
-                let mut args: Vec<&[u8]> = Vec::with_capacity(batch.len() + 1);
-                args.push(b"UNLINK");
-                args.extend(batch.iter().map(Vec::as_slice));
-                if let Value::Int(n) = self.call(&args)? {
-                    deleted += n.max(0) as u64;
-                }
+                let n: u64 = self.query(redis::cmd("UNLINK").arg(batch), "UNLINK")?;
+                deleted += n;
             }
-            if next == b"0" {
+            if next == "0" {
                 return Ok(deleted);
             }
             cursor = next;
@@ -395,132 +357,98 @@ impl Conn {
     }
 }
 
-fn scan_reply(reply: Value) -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
-    let Value::Array(Some(mut parts)) = reply else {
-        bail!("not an array")
-    };
-    if parts.len() != 2 {
-        bail!("{} elements instead of 2", parts.len());
-    }
-    let keys = parts.pop();
-    let cursor = parts.pop();
-    let Some(Value::Bulk(Some(cursor))) = cursor else {
-        bail!("no cursor")
-    };
-    let Some(Value::Array(Some(keys))) = keys else {
-        bail!("no key list")
-    };
-    let keys = keys
-        .into_iter()
-        .map(|k| match k {
-            Value::Bulk(Some(k)) => Ok(k),
-            other => Err(anyhow::anyhow!("a key that is not a string: {other:?}")),
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((cursor, keys))
-}
-
-fn read_line(io: &mut impl BufRead) -> Result<Vec<u8>> {
-    let mut line = Vec::new();
-    io.read_until(b'\n', &mut line)?;
-    if !line.ends_with(b"\r\n") {
-        bail!("the connection closed in the middle of a reply");
-    }
-    line.truncate(line.len() - 2);
-    Ok(line)
-}
-
-fn read_value(io: &mut impl BufRead) -> Result<Value> {
-    let line = read_line(io)?;
-    let (kind, rest) = line.split_first().context("an empty reply line")?;
-    let text = String::from_utf8_lossy(rest).into_owned();
-    let number = || {
-        text.parse::<i64>()
-            .with_context(|| format!("a bad length or number in a reply: {text}"))
-    };
-    Ok(match kind {
-        b'+' => Value::Status(text),
-        b'-' => Value::Error(text),
-        b':' => Value::Int(number()?),
-        b'$' => {
-            let len = number()?;
-            if len < 0 {
-                Value::Bulk(None)
-            } else {
-                let mut data = vec![0; len as usize + 2];
-                io.read_exact(&mut data)?;
-                data.truncate(len as usize);
-                Value::Bulk(Some(data))
-            }
-        }
-        b'*' => {
-            let len = number()?;
-            if len < 0 {
-                Value::Array(None)
-            } else {
-                let mut items = Vec::with_capacity(len.min(4096) as usize);
-                for _ in 0..len {
-                    items.push(read_value(io)?);
-                }
-                Value::Array(Some(items))
-            }
-        }
-        other => bail!("an unknown reply type '{}'", *other as char),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parts(url: &str) -> (String, u32, Option<String>, Option<String>) {
+        let s = Server::parse(url).unwrap();
+        let r = s.info.redis_settings();
+        (
+            s.address.clone(),
+            s.db(),
+            r.username().map(str::to_string),
+            r.password().map(str::to_string),
+        )
+    }
+
     #[test]
-    fn parses_urls() {
-        let u = Url::parse("redis://127.0.0.1:6390/3").unwrap();
+    fn reads_the_forms_redis_py_reads() {
+        let some = |s: &str| Some(s.to_string());
         assert_eq!(
-            u.target,
-            Target::Tcp {
-                host: "127.0.0.1".into(),
-                port: 6390
-            }
+            parts("redis://127.0.0.1:6390/3"),
+            ("127.0.0.1:6390".into(), 3, None, None)
         );
-        assert_eq!((u.db, u.user, u.password), (3, None, None));
-        let u = Url::parse("redis://app:p%40ss@localhost").unwrap();
         assert_eq!(
-            (u.user.as_deref(), u.password.as_deref(), u.address()),
-            (Some("app"), Some("p@ss"), "localhost:6379".into())
+            parts("redis://app:p%40ss@localhost"),
+            ("localhost:6379".into(), 0, some("app"), some("p@ss"))
         );
-        let u = Url::parse("redis://:secret@[::1]:7000/0").unwrap();
         assert_eq!(
-            (u.user.as_deref(), u.password.as_deref(), u.address()),
-            (None, Some("secret"), "[::1]:7000".into())
+            parts("redis://:secret@[::1]:7000/0"),
+            ("[::1]:7000".into(), 0, None, some("secret"))
         );
-        let u = Url::parse("unix:///run/redis.sock?db=2").unwrap();
+        // ?db= wins over the path, as in redis-py.
+        assert_eq!(parts("redis://h:1/2?db=5").1, 5);
+        assert_eq!(parts("redis://").0, "localhost:6379");
         assert_eq!(
-            (u.target, u.db),
-            (Target::Unix("/run/redis.sock".into()), 2)
+            parts("rediss://default:pw@cache.example.com:6380/1"),
+            (
+                "cache.example.com:6380".into(),
+                1,
+                some("default"),
+                some("pw")
+            )
         );
-        let u = Url::parse("redis+unix:///tmp/r.sock?db=4&password=x").unwrap();
-        assert_eq!((u.db, u.password.as_deref()), (4, Some("x")));
-        assert!(
-            Url::parse("rediss://h:1")
-                .unwrap_err()
-                .to_string()
-                .contains("TLS")
+        assert_eq!(
+            parts("unix:///run/redis.sock?db=2"),
+            ("/run/redis.sock".into(), 2, None, None)
         );
-        assert!(Url::parse("redis://h:port").is_err());
-        assert!(Url::parse("localhost:6379").is_err());
-        assert!(Url::parse("unix://relative.sock").is_err());
+        assert_eq!(
+            parts("unix://:pw@/tmp/r.sock?db=4"),
+            ("/tmp/r.sock".into(), 4, None, some("pw"))
+        );
+        assert_eq!(
+            parts("redis+unix:///tmp/r.sock?db=4&password=x").3,
+            some("x")
+        );
+        assert_eq!(parts("redis://h?username=u&password=p").2, some("u"));
+        assert!(matches!(
+            Server::parse("redis://h").unwrap().info.addr(),
+            ConnectionAddr::Tcp(..)
+        ));
+        assert!(matches!(
+            Server::parse("rediss://h?ssl_cert_reqs=none")
+                .unwrap()
+                .info
+                .addr(),
+            ConnectionAddr::TcpTls { insecure: true, .. }
+        ));
+        for bad in [
+            "redis://h:port",
+            "localhost:6379",
+            "unix://relative.sock",
+            "http://h",
+            "redis://h/x",
+        ] {
+            assert!(Server::parse(bad).is_err(), "{bad}");
+        }
+        let err = Server::parse("redis://u:hunter2@h/x")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]
     fn replaces_the_database() {
         assert_eq!(url_with_db("redis://h:1/0", 5), "redis://h:1/5");
         assert_eq!(url_with_db("redis://u:p@h:1", 5), "redis://u:p@h:1/5");
+        assert_eq!(url_with_db("rediss://h:1/0?db=3", 5), "rediss://h:1/5");
         assert_eq!(
             url_with_db("unix:///s.sock?db=1&password=x", 7),
             "unix:///s.sock?password=x&db=7"
         );
         assert_eq!(mask("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(mask("unix:///s?password=secret"), "unix:///s?password=***");
     }
 
     #[test]
@@ -530,22 +458,5 @@ mod tests {
             "app:a\\*b\\?c\\[d\\]e\\\\f:"
         );
         assert_eq!(escape_glob("plain:"), "plain:");
-    }
-
-    #[test]
-    fn reads_nested_replies() {
-        let raw = b"*2\r\n$1\r\n0\r\n*2\r\n$3\r\na:1\r\n$-1\r\n";
-        let value = read_value(&mut &raw[..]).unwrap();
-        assert_eq!(
-            value,
-            Value::Array(Some(vec![
-                Value::Bulk(Some(b"0".to_vec())),
-                Value::Array(Some(vec![
-                    Value::Bulk(Some(b"a:1".to_vec())),
-                    Value::Bulk(None)
-                ]))
-            ]))
-        );
-        assert!(read_value(&mut &b"$5\r\nab"[..]).is_err());
     }
 }

@@ -13,7 +13,15 @@ pub const DEFAULT_PATH: &str = ".git-agent/db.sqlite3";
 pub struct Plan {
     pub path: PathBuf,
     seed: Option<PathBuf>,
+    url: String,
 }
+
+/// The URL form Django (dj-database-url) and SQLAlchemy both open as an absolute path:
+/// `sqlite:///` followed by the path's own leading slash. Three slashes alone would be a path
+/// relative to the current directory for both.
+pub const DEFAULT_URL: &str = "sqlite:///{db_file}";
+/// What a Prisma schema with the sqlite provider reads (`file:` and an absolute path).
+const PRISMA_URL: &str = "file:{db_file}";
 
 pub fn plan(cfg: &DatabaseConfig, ctx: &Context) -> Result<Plan> {
     let relative = ctx
@@ -53,12 +61,55 @@ pub fn plan(cfg: &DatabaseConfig, ctx: &Context) -> Result<Plan> {
         }
         None => None,
     };
-    Ok(Plan { path, seed })
+    let template = match &cfg.url {
+        Some(url) => url.clone(),
+        None if prisma_uses_sqlite(ctx.slot_path) => {
+            eprintln!(
+                "git-agent: prisma/schema.prisma uses SQLite, so DATABASE_URL is file:<path> (the form Prisma reads); \
+                 set url under [database] in .git-agent.toml to choose another"
+            );
+            PRISMA_URL.to_string()
+        }
+        None => DEFAULT_URL.to_string(),
+    };
+    let mut vars = ctx.vars.clone();
+    vars.set("db_file", path.to_string_lossy());
+    let url = vars.render(&template, "database.url")?;
+    if path.to_string_lossy().contains(['#', '?', '%']) {
+        eprintln!(
+            "git-agent: warning: the slot's SQLite file {} has '#', '?' or '%' in its path, which URL readers \
+             (dj-database-url, SQLAlchemy) cut off or decode; DATABASE_URL may open another file",
+            path.display()
+        );
+    }
+    Ok(Plan { path, seed, url })
+}
+
+/// Whether the slot's `prisma/schema.prisma` declares a datasource with the sqlite provider.
+fn prisma_uses_sqlite(slot: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(slot.join("prisma").join("schema.prisma")) else {
+        return false;
+    };
+    let mut in_datasource = false;
+    for line in text.lines() {
+        let line = line.split("//").next().unwrap_or("").trim();
+        if line.starts_with("datasource ") {
+            in_datasource = true;
+        } else if line.starts_with('}') {
+            in_datasource = false;
+        } else if in_datasource
+            && let Some(value) = line.strip_prefix("provider")
+            && value.trim_start().strip_prefix('=').map(str::trim) == Some("\"sqlite\"")
+        {
+            return true;
+        }
+    }
+    false
 }
 
 impl Plan {
     pub fn url(&self) -> String {
-        format!("sqlite://{}", self.path.display())
+        self.url.clone()
     }
 
     /// Creates the directory and, with a seed, the copy. Cleans up its own partial output.

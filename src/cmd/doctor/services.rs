@@ -173,8 +173,8 @@ fn check_redis(report: &mut Report, url: &str) {
         );
         return;
     }
-    let parsed = match redis::Url::parse(url) {
-        Ok(parsed) => parsed,
+    let server = match redis::Server::parse(url) {
+        Ok(server) => server,
         Err(e) => {
             report.fix(
                 "server",
@@ -185,58 +185,15 @@ fn check_redis(report: &mut Report, url: &str) {
             return;
         }
     };
-    let address = parsed.address();
-    match ping(&parsed.target) {
+    let address = server.address().to_string();
+    match server.connect(Some(TIMEOUT)).and_then(|mut c| c.ping()) {
         Ok(()) => report.add("server", Level::Ok, format!("Redis at {address} answers")),
         Err(e) => report.fix(
             "server",
             Level::Error,
-            format!("Redis at {address} does not answer: {e}"),
-            "start the server (redis-server), or fix redis.url in the template",
+            format!("{e:#}"),
+            "start the server (redis-server), or fix redis.url in the template (user and password included)",
         ),
-    }
-}
-
-fn ping(target: &redis::Target) -> std::io::Result<()> {
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::ToSocketAddrs;
-    fn exchange<S: std::io::Read + Write>(mut stream: S) -> std::io::Result<()> {
-        stream.write_all(b"PING\r\n")?;
-        let mut line = String::new();
-        BufReader::new(stream).read_line(&mut line)?;
-        if line.starts_with("+PONG")
-            || line.starts_with("-NOAUTH")
-            || line.starts_with("-WRONGPASS")
-        {
-            Ok(())
-        } else {
-            Err(std::io::Error::other(format!(
-                "unexpected reply {:?}",
-                line.trim()
-            )))
-        }
-    }
-    match target {
-        redis::Target::Tcp { host, port } => {
-            let mut last = std::io::Error::other("no address");
-            for addr in (host.as_str(), *port).to_socket_addrs()? {
-                match std::net::TcpStream::connect_timeout(&addr, TIMEOUT) {
-                    Ok(stream) => {
-                        stream.set_read_timeout(Some(TIMEOUT))?;
-                        stream.set_write_timeout(Some(TIMEOUT))?;
-                        return exchange(stream);
-                    }
-                    Err(e) => last = e,
-                }
-            }
-            Err(last)
-        }
-        redis::Target::Unix(path) => {
-            let stream = std::os::unix::net::UnixStream::connect(path)?;
-            stream.set_read_timeout(Some(TIMEOUT))?;
-            stream.set_write_timeout(Some(TIMEOUT))?;
-            exchange(stream)
-        }
     }
 }
 
