@@ -626,7 +626,7 @@ fn redis_unreachable_rm_fails_then_finishes() {
     let stderr = fails(&env, &dir, None, &["rm", "a"]);
     assert!(
         stderr.contains(&format!(
-            "could not connect to Redis at 127.0.0.1:{}",
+            "Redis at 127.0.0.1:{} does not answer",
             redis.port
         )),
         "{stderr}"

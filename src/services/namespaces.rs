@@ -134,7 +134,7 @@ pub fn check_unique(ours: &Names, others: &[Holder]) -> Result<()> {
             && a == b
         {
             bail!(
-                "the Compose project {a} (compose.project) is already {}'s, and `docker compose down -v` in one \
+                "the Compose project {a} (compose.project) is already used by {}, and `docker compose down -v` in one \
                  slot would remove the other's containers and volumes; put {{slot}} and {{id}} in compose.project \
                  (the default is {DEFAULT_COMPOSE_PROJECT})",
                 holder.describe()
@@ -144,7 +144,7 @@ pub fn check_unique(ours: &Names, others: &[Holder]) -> Result<()> {
             && a == b
         {
             bail!(
-                "the Postgres database {} (database.name) is already {}'s; put {{db}} in database.name",
+                "the Postgres database {} (database.name) is already used by {}; put {{db}} in database.name",
                 a.0,
                 holder.describe()
             );
@@ -153,7 +153,7 @@ pub fn check_unique(ours: &Names, others: &[Holder]) -> Result<()> {
             && a == b
         {
             bail!(
-                "the Neon branch {} of project {} (database.name) is already {}'s; put {{slot}} and {{id}} in database.name",
+                "the Neon branch {} of project {} (database.name) is already used by {}; put {{slot}} and {{id}} in database.name",
                 a.1,
                 a.0,
                 holder.describe()

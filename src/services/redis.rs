@@ -198,7 +198,7 @@ impl Server {
                 )
             } else {
                 anyhow::anyhow!(
-                    "could not connect to Redis at {address}: {e}; start the server, or fix redis.url"
+                    "Redis at {address} does not answer ({e}); start the server, or fix redis.url"
                 )
             }
         })?;

@@ -192,7 +192,7 @@ fn check_redis(report: &mut Report, url: &str) {
             "server",
             Level::Error,
             format!("{e:#}"),
-            "start the server (redis-server), or fix redis.url in the template (user and password included)",
+            "start the server (redis-server), or fix redis.url in the template (with the user and password, if it needs them)",
         ),
     }
 }
