@@ -127,6 +127,13 @@ pub struct Ls {
     /// Skip the git status of each slot (faster)
     #[arg(long)]
     pub no_status: bool,
+    /// Show which slots conflict with each other and with their base (pairwise, with the
+    /// files) and an order to land them in that keeps conflicts fewest
+    #[arg(long, conflicts_with = "no_status")]
+    pub conflicts: bool,
+    /// With --conflicts: count uncommitted and untracked changes as if committed
+    #[arg(long, requires = "conflicts")]
+    pub uncommitted: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

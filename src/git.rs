@@ -134,17 +134,7 @@ impl Repo {
 
     /// The upstream of a local branch (`origin/x`) from `branch.<name>.remote/merge`.
     pub fn upstream(&self, branch: &str) -> Option<String> {
-        let config = self.gix.config_snapshot();
-        let remote = config
-            .string(format!("branch.{branch}.remote").as_str())?
-            .to_string();
-        let merge = config.string(format!("branch.{branch}.merge").as_str())?;
-        let merge = merge.to_string();
-        let short = merge.strip_prefix("refs/heads/")?;
-        if remote == "." {
-            return Some(short.to_string());
-        }
-        Some(format!("{remote}/{short}"))
+        upstream_of(&self.gix, branch)
     }
 
     /// Commits on `tip` reachable from none of `hidden` (ahead count), via a rev walk.
@@ -156,6 +146,22 @@ impl Repo {
             .all()?
             .count())
     }
+}
+
+/// The upstream of a local branch (`origin/x`, or a local branch for remote `.`) from
+/// `branch.<name>.remote` and `branch.<name>.merge`.
+pub fn upstream_of(repo: &gix::Repository, branch: &str) -> Option<String> {
+    let config = repo.config_snapshot();
+    let remote = config
+        .string(format!("branch.{branch}.remote").as_str())?
+        .to_string();
+    let merge = config.string(format!("branch.{branch}.merge").as_str())?;
+    let merge = merge.to_string();
+    let short = merge.strip_prefix("refs/heads/")?;
+    if remote == "." {
+        return Some(short.to_string());
+    }
+    Some(format!("{remote}/{short}"))
 }
 
 #[derive(Debug, Clone)]

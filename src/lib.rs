@@ -8,6 +8,7 @@ pub mod envfile;
 pub mod error;
 pub mod fsutil;
 pub mod git;
+pub mod land;
 pub mod man;
 pub mod names;
 pub mod output;

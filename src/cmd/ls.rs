@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::cli::Ls;
 use crate::git::Repo;
+use crate::land::readiness::{self, Readiness};
 use crate::slot::{self, Slot, State};
 use crate::{output, ports, services, worktrees};
 
@@ -27,16 +28,26 @@ struct Row {
     slot: Slot,
     listening: BTreeMap<String, bool>,
     git: Option<GitState>,
+    landing: Option<Readiness>,
 }
 
 pub fn run(args: &Ls) -> Result<()> {
     let repo = Repo::discover(&super::current_dir()?)?;
     let slots = slot::load_all(&repo.common_dir)?;
+    if args.conflicts {
+        let report = crate::land::pairwise::report(&repo, &slots, args.uncommitted)?;
+        return if args.json {
+            output::print_json(&report.json())
+        } else {
+            output::print(&report.text())
+        };
+    }
     let others = worktrees::others(&repo, &slots);
-    let git = if args.no_status {
-        vec![None; slots.len()]
+    let (git, landing) = if args.no_status {
+        (vec![None; slots.len()], vec![None; slots.len()])
     } else {
-        statuses(&slots)
+        let landing = readiness::of_slots(&repo, &slots);
+        (statuses(&slots), landing.into_iter().map(Some).collect())
     };
     // One port after the other: a connect to a closed loopback port is answered at once, and
     // threads to spread them cost more than the probes (as did reading /proc/net/tcp, which
@@ -44,7 +55,8 @@ pub fn run(args: &Ls) -> Result<()> {
     let rows: Vec<Row> = slots
         .into_iter()
         .zip(git)
-        .map(|(slot, git)| {
+        .zip(landing)
+        .map(|((slot, git), landing)| {
             let listening = slot
                 .ports
                 .iter()
@@ -54,6 +66,7 @@ pub fn run(args: &Ls) -> Result<()> {
                 slot,
                 listening,
                 git,
+                landing,
             }
         })
         .collect();
@@ -164,7 +177,7 @@ fn table(rows: &[Row], alone: bool) -> String {
         return String::new();
     }
     let mut cells = vec![
-        ["SLOT", "BRANCH", "PORTS", "DATABASE", "GIT", "PATH"]
+        ["SLOT", "BRANCH", "PORTS", "DATABASE", "GIT", "LAND", "PATH"]
             .map(String::from)
             .to_vec(),
     ];
@@ -190,6 +203,7 @@ fn table(rows: &[Row], alone: bool) -> String {
             ports.join(","),
             database_text(&row.slot),
             git_text(&row.git),
+            land_text(&row.landing),
             row.slot.path.display().to_string(),
         ]);
     }
@@ -200,7 +214,7 @@ fn table(rows: &[Row], alone: bool) -> String {
                 0 => "TASK".to_string(),
                 _ => task_line(rows[i - 1].slot.task.as_deref()),
             };
-            cells_row.insert(5, task);
+            cells_row.insert(6, task);
         }
     }
     let widths: Vec<usize> = (0..cells[0].len())
@@ -229,6 +243,22 @@ fn table(rows: &[Row], alone: bool) -> String {
         out.push_str("(* = something is listening on the port)\n");
     }
     out
+}
+
+/// Whether the branch is integrated into its base, or would merge cleanly or conflict.
+fn land_text(landing: &Option<Readiness>) -> String {
+    let Some(landing) = landing else {
+        return "-".into();
+    };
+    if landing.integrated.is_some() {
+        return "integrated".into();
+    }
+    match &landing.conflicts {
+        Some(files) if files.is_empty() => "ready".into(),
+        Some(files) => format!("conflict({})", files.len()),
+        None if landing.error.is_some() => "?".into(),
+        None => "-".into(),
+    }
 }
 
 /// A task's first line, shortened to fit a table row.
@@ -274,6 +304,12 @@ fn row_json(row: &Row) -> serde_json::Value {
         object.remove("env");
         object.insert("listening".into(), json!(row.listening));
         object.insert("git".into(), json!(git));
+        object.insert(
+            "landing".into(),
+            row.landing
+                .as_ref()
+                .map_or(serde_json::Value::Null, |l| landing_json(&row.slot, l)),
+        );
     }
     value
 }
@@ -301,4 +337,22 @@ fn others_text(others: &[worktrees::Other]) -> String {
         ));
     }
     out
+}
+
+/// The `landing` object of `ls --json`.
+fn landing_json(slot: &Slot, landing: &Readiness) -> serde_json::Value {
+    let (into, how) = match &landing.integrated {
+        Some((into, how)) => (Some(into.clone()), Some(how.as_str())),
+        None => (None, None),
+    };
+    json!({
+        "into": slot.base,
+        "integrated": landing.integrated.is_some(),
+        "integrated_into": into,
+        "how": how,
+        "commits": landing.missing.as_ref().map(|m| m.commits),
+        "conflicts": landing.conflicts.as_ref().map(|f| !f.is_empty()),
+        "conflict_files": landing.conflicts.clone().unwrap_or_default(),
+        "error": landing.error,
+    })
 }

@@ -1,0 +1,392 @@
+//! Is a branch's work already in its base? Three checks, cheapest first, against the base and
+//! (when it has one) the base's upstream:
+//!
+//! 1. **ancestor**: the branch's tip is reachable from the base (a merge or a fast-forward);
+//! 2. **content**: merging the branch into the base would change nothing (a squash merge, or a
+//!    rebase or cherry-pick whose result no later commit touched). Decided path by path,
+//!    in-process: every file the branch changed since the merge base must have the branch's
+//!    version in the base; a file both sides changed must come out of a plain three-way text
+//!    merge (`git merge-file`) as the base's version. Merge drivers and other `.gitattributes`
+//!    are not consulted: a `merge=ours` or `union` driver would make unlanded work look landed.
+//!    Renames are not followed, which can only make a landed branch look unlanded, never the
+//!    other way round;
+//! 3. **patches**: every commit's patch is already in the base, as `git cherry` sees it (a
+//!    rebase or cherry-pick that later commits edited). Asked only when each file that still
+//!    differs was also changed by the base: when the base never touched a file the branch
+//!    changed, no commit of the base can hold that change (unless it was reverted since, and a
+//!    reverted change is not in the base).
+//!
+//! A branch is integrated when any check holds for any of the targets. Partially merged work
+//! never is: one file or one commit missing is enough to say no.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use gix::ObjectId;
+use gix::bstr::{BString, ByteSlice};
+
+/// How the branch's work was found in a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    Ancestor,
+    Content,
+    Patches,
+}
+
+impl How {
+    /// The name in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            How::Ancestor => "ancestor",
+            How::Content => "content",
+            How::Patches => "patches",
+        }
+    }
+
+    /// Completes "integrated into main: ...".
+    pub fn describe(self) -> &'static str {
+        match self {
+            How::Ancestor => "its commits are in its history",
+            How::Content => "merging the branch would change nothing",
+            How::Patches => "every commit's patch is in it (git cherry)",
+        }
+    }
+}
+
+/// What a branch is checked against: a name as the user knows it and the commit it points at.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub id: ObjectId,
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Integrated { into: String, how: How },
+    NotIntegrated(Missing),
+}
+
+impl Verdict {
+    pub fn is_integrated(&self) -> bool {
+        matches!(self, Verdict::Integrated { .. })
+    }
+}
+
+/// What keeps a branch from being integrated, against the first target.
+#[derive(Debug, Clone, Default)]
+pub struct Missing {
+    /// The targets checked, in order (`main`, `origin/main`).
+    pub targets: Vec<String>,
+    /// Commits on the branch that are in none of the targets' history.
+    pub commits: usize,
+    /// The first of them, newest first: abbreviated id and subject.
+    pub sample: Vec<String>,
+    /// Files whose branch version the first target lacks (merging would change them).
+    pub files: Vec<String>,
+    /// Whether patch ids were compared too (see the module's notes).
+    pub patches_checked: bool,
+}
+
+impl Missing {
+    /// "2 commit(s) not in main nor in origin/main (checked ...): ..." for refusals.
+    pub fn describe(&self, branch: &str) -> String {
+        let mut text = format!(
+            "branch {branch} has {} commit(s) not in {}",
+            self.commits,
+            self.targets.join(" nor in ")
+        );
+        let mut how = vec!["ancestry", "merge result"];
+        if self.patches_checked {
+            how.push("patch ids");
+        }
+        text.push_str(&format!(" (checked: {})", how.join(", ")));
+        if !self.files.is_empty() {
+            text.push_str(&format!(
+                "; merging it would change {}",
+                sample(&self.files, 5)
+            ));
+        }
+        text.push(':');
+        for line in &self.sample {
+            text.push_str(&format!("\n        {line}"));
+        }
+        if self.commits > self.sample.len() {
+            text.push_str(&format!(
+                "\n        ... and {} more",
+                self.commits - self.sample.len()
+            ));
+        }
+        text
+    }
+}
+
+/// How many commits `Missing::sample` holds.
+const SAMPLE: usize = 5;
+
+/// The targets for a base: the base itself and, when it is a local branch with an upstream
+/// that exists here, that upstream. Empty when the base does not resolve.
+pub fn targets(repo: &gix::Repository, base: &str) -> Vec<Target> {
+    let mut out = Vec::new();
+    if let Some(id) = resolve(repo, base) {
+        out.push(Target {
+            name: base.to_string(),
+            id,
+        });
+    }
+    let short = base.strip_prefix("refs/heads/").unwrap_or(base);
+    if let Some(upstream) = crate::git::upstream_of(repo, short)
+        && upstream != base
+        && let Some(id) = resolve(repo, &upstream)
+    {
+        out.push(Target { name: upstream, id });
+    }
+    out
+}
+
+fn resolve(repo: &gix::Repository, rev: &str) -> Option<ObjectId> {
+    let id = repo.rev_parse_single(rev).ok()?;
+    id.object().ok()?.peel_to_commit().ok().map(|c| c.id)
+}
+
+/// Checks `tip` against `targets`. `dir` is a worktree of the repository, where the few git
+/// processes the content and patch checks may need are run.
+pub fn check(
+    repo: &gix::Repository,
+    dir: &Path,
+    tip: ObjectId,
+    targets: &[Target],
+) -> Result<Verdict> {
+    let mut missing = Missing {
+        targets: targets.iter().map(|t| t.name.clone()).collect(),
+        ..Default::default()
+    };
+    if targets.is_empty() {
+        return Ok(Verdict::NotIntegrated(missing));
+    }
+    let mut walk = repo
+        .rev_walk([tip])
+        .with_hidden(targets.iter().map(|t| t.id))
+        .all()?;
+    for info in walk.by_ref() {
+        let info = info?;
+        missing.commits += 1;
+        if missing.sample.len() < SAMPLE {
+            missing.sample.push(describe_commit(repo, info.id));
+        }
+    }
+    if missing.commits == 0 {
+        // Reachable from the union of the targets means reachable from one of them.
+        let into = targets
+            .iter()
+            .find(|t| {
+                t.id == tip
+                    || repo
+                        .rev_walk([tip])
+                        .with_hidden([t.id])
+                        .all()
+                        .map(|w| w.count() == 0)
+                        .unwrap_or(false)
+            })
+            .map_or_else(|| targets[0].name.clone(), |t| t.name.clone());
+        return Ok(Verdict::Integrated {
+            into,
+            how: How::Ancestor,
+        });
+    }
+    let mut patch_candidates = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        let content = content(repo, dir, tip, target.id)?;
+        if content.is_same() {
+            return Ok(Verdict::Integrated {
+                into: target.name.clone(),
+                how: How::Content,
+            });
+        }
+        if i == 0 {
+            missing.files = content.differing();
+        }
+        if content.untouched.is_empty() {
+            patch_candidates.push(target);
+        }
+    }
+    for target in patch_candidates {
+        missing.patches_checked = true;
+        if all_patches_in(dir, target.id, tip)? {
+            return Ok(Verdict::Integrated {
+                into: target.name.clone(),
+                how: How::Patches,
+            });
+        }
+    }
+    Ok(Verdict::NotIntegrated(missing))
+}
+
+/// `abc1234 subject`.
+fn describe_commit(repo: &gix::Repository, id: ObjectId) -> String {
+    let short = id.to_hex_with_len(7).to_string();
+    let subject = repo
+        .find_commit(id)
+        .ok()
+        .and_then(|c| c.message().ok().map(|m| m.summary().to_string()))
+        .unwrap_or_default();
+    format!("{short} {subject}")
+}
+
+/// One side's version of a path: its mode and object, or `None` when absent.
+type Version = Option<(gix::object::tree::EntryMode, ObjectId)>;
+
+/// The files that keep merging from being a no-op.
+#[derive(Debug, Default)]
+struct Content {
+    /// Changed by the branch, never by the target: merging would bring the change.
+    untouched: Vec<String>,
+    /// Changed by both, and the text merge does not come out as the target's version.
+    both: Vec<String>,
+}
+
+impl Content {
+    fn is_same(&self) -> bool {
+        self.untouched.is_empty() && self.both.is_empty()
+    }
+
+    fn differing(&self) -> Vec<String> {
+        let mut files: Vec<String> = self.untouched.iter().chain(&self.both).cloned().collect();
+        files.sort();
+        files
+    }
+}
+
+/// Whether merging `tip` into `target` would leave the target's tree as it is (see the module
+/// notes for how).
+fn content(repo: &gix::Repository, dir: &Path, tip: ObjectId, target: ObjectId) -> Result<Content> {
+    let Some(base) = repo.merge_base(tip, target).ok().flatten().map(|id| id.detach()) else {
+        // Unrelated histories: nothing of the branch is in the target.
+        let mut out = Content::default();
+        out.untouched.push("(no common history)".into());
+        return Ok(out);
+    };
+    let base_tree = repo.find_commit(base)?.tree()?;
+    let tip_tree = repo.find_commit(tip)?.tree()?;
+    let target_tree = repo.find_commit(target)?.tree()?;
+    let mut recorder = gix::diff::tree::Recorder::default();
+    gix::diff::tree(
+        gix::objs::TreeRefIter::from_bytes(&base_tree.data, base_tree.id.kind()),
+        gix::objs::TreeRefIter::from_bytes(&tip_tree.data, tip_tree.id.kind()),
+        gix::diff::tree::State::default(),
+        &repo.objects,
+        &mut recorder,
+    )
+    .context("could not compare the branch with its merge base")?;
+    let mut out = Content::default();
+    let mut both = Vec::new();
+    for change in recorder.records {
+        use gix::diff::tree::recorder::Change;
+        let (path, old, new): (BString, Version, Version) = match change {
+            Change::Addition {
+                entry_mode,
+                oid,
+                path,
+                ..
+            } => (path, None, Some((entry_mode, oid))),
+            Change::Deletion {
+                entry_mode,
+                oid,
+                path,
+                ..
+            } => (path, Some((entry_mode, oid)), None),
+            Change::Modification {
+                previous_entry_mode,
+                previous_oid,
+                entry_mode,
+                oid,
+                path,
+            } => (
+                path,
+                Some((previous_entry_mode, previous_oid)),
+                Some((entry_mode, oid)),
+            ),
+        };
+        // Trees: their files are reported one by one.
+        if old.is_none_or(|(m, _)| m.is_tree()) && new.is_none_or(|(m, _)| m.is_tree()) {
+            continue;
+        }
+        let old = old.filter(|(m, _)| !m.is_tree());
+        let new = new.filter(|(m, _)| !m.is_tree());
+        let theirs = lookup(&target_tree, path.as_ref())?;
+        if theirs == new {
+            continue;
+        }
+        let name = path.to_str_lossy().into_owned();
+        if theirs == old {
+            out.untouched.push(name);
+        } else {
+            both.push((name, old, theirs, new));
+        }
+    }
+    if !out.untouched.is_empty() {
+        // Decided already; the text merges would not change the answer.
+        out.both = both.into_iter().map(|(name, ..)| name).collect();
+        return Ok(out);
+    }
+    for (name, old, theirs, ours) in both {
+        if !merges_to_theirs(repo, dir, old, theirs, ours)? {
+            out.both.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// The version of `path` in `tree`, `None` when absent (or a directory).
+fn lookup(tree: &gix::Tree<'_>, path: &gix::bstr::BStr) -> Result<Version> {
+    let entry = tree.lookup_entry(path.split(|b| *b == b'/'))?;
+    Ok(entry
+        .map(|e| (e.mode(), e.object_id()))
+        .filter(|(m, _)| !m.is_tree()))
+}
+
+/// Whether a plain three-way text merge of the branch's version into the target's comes out
+/// as the target's version. Anything but two regular files with a common ancestor is "no".
+fn merges_to_theirs(
+    repo: &gix::Repository,
+    dir: &Path,
+    old: Version,
+    theirs: Version,
+    ours: Version,
+) -> Result<bool> {
+    let (Some((old_mode, old)), Some((theirs_mode, theirs)), Some((ours_mode, ours))) =
+        (old, theirs, ours)
+    else {
+        return Ok(false);
+    };
+    let blob = |m: gix::object::tree::EntryMode| m.is_blob() && !m.is_link();
+    if !(blob(old_mode) && blob(theirs_mode) && blob(ours_mode)) || theirs_mode != ours_mode {
+        return Ok(false);
+    }
+    let mut cmd = crate::git::git_in(dir);
+    cmd.args(["merge-file", "-p", "--object-id"])
+        .arg(theirs.to_string())
+        .arg(old.to_string())
+        .arg(ours.to_string());
+    let out = crate::git::output(&mut cmd)?;
+    if !out.status.success() {
+        return Ok(false);
+    }
+    Ok(repo.find_blob(theirs)?.data == out.stdout)
+}
+
+/// Whether `git cherry TARGET TIP` marks every commit as already in the target.
+fn all_patches_in(dir: &Path, target: ObjectId, tip: ObjectId) -> Result<bool> {
+    let mut cmd = crate::git::git_in(dir);
+    cmd.arg("cherry").arg(target.to_string()).arg(tip.to_string());
+    let text = crate::git::run(cmd)?;
+    Ok(text.lines().all(|l| l.starts_with('-')))
+}
+
+fn sample(list: &[String], n: usize) -> String {
+    let shown: Vec<&str> = list.iter().take(n).map(String::as_str).collect();
+    match list.len().saturating_sub(n) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
