@@ -47,6 +47,15 @@ pub enum Command {
     /// Remove slots without losing work: refuses unsaved changes and running processes unless told
     #[command(visible_alias = "remove")]
     Rm(Rm),
+    /// Land a slot's branch on its base (tested, rebased, squashed by default), then remove the slot
+    ///
+    /// Refuses a slot with uncommitted changes. Rebases the branch onto the base in the slot,
+    /// runs the template's `[merge] test` commands there with the slot's environment, lands it
+    /// (one squashed commit, its commits with --rebase, or a merge commit with --no-ff) by a
+    /// fast-forward of the worktree that has the base checked out, or a compare-and-swap of the
+    /// base's ref, runs `[merge] after` there, and removes the slot as `rm` does. A conflict, a
+    /// failing test or Ctrl-C at any step leaves the branch, the slot and the base as they were.
+    Merge(Merge),
     /// Forget slots whose directory is gone and roll back slots a killed `add` left behind
     Prune(Prune),
     /// Print a slot's task note, or change it with --set
@@ -199,6 +208,44 @@ pub struct Rm {
     #[arg(long, short = 'k')]
     pub keep_branch: bool,
     /// Print what was removed as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("strategy").args(["squash", "rebase", "no_ff"]))]
+pub struct Merge {
+    /// The slot (name or branch; default: the slot containing the current directory)
+    #[arg(add = ArgValueCandidates::new(crate::complete::slots))]
+    pub slot: Option<String>,
+    /// The branch to land on (default: the slot's base)
+    #[arg(long, value_name = "BRANCH", add = ArgValueCompleter::new(crate::complete::branches))]
+    pub into: Option<String>,
+    /// Land one commit with the branch's changes (the default)
+    #[arg(long)]
+    pub squash: bool,
+    /// Land the branch's commits, rebased, by fast-forward
+    #[arg(long)]
+    pub rebase: bool,
+    /// Land a merge commit of the rebased branch
+    #[arg(long)]
+    pub no_ff: bool,
+    /// The message of the squashed or merge commit (default: the task note and the commits' subjects)
+    #[arg(short, long, value_name = "MSG")]
+    pub message: Option<String>,
+    /// Keep the slot after landing its branch
+    #[arg(long)]
+    pub keep: bool,
+    /// Do not run the `[merge] test` commands
+    #[arg(long)]
+    pub no_test: bool,
+    /// Run the repository's `[merge]` commands this once without approval
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Print what would be done, change nothing
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Print the result (or with --dry-run the plan) as JSON on stdout
     #[arg(long)]
     pub json: bool,
 }

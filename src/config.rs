@@ -30,6 +30,7 @@ pub struct Template {
     pub redis: Option<RedisConfig>,
     pub compose: Option<ComposeConfig>,
     pub setup: Option<Setup>,
+    pub merge: Option<Merge>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -51,6 +52,21 @@ pub struct Setup {
     pub copy: Vec<String>,
     #[serde(default)]
     pub run: Vec<String>,
+}
+
+/// Landing a slot (`git agent merge`): commands run in the slot before its branch lands, and in
+/// the base's worktree after.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Merge {
+    /// Run in the slot, with its environment (its own database and ports), on the branch as it
+    /// will land; a failure stops the merge with nothing changed.
+    #[serde(default)]
+    pub test: Vec<String>,
+    /// Run in the worktree that has the base checked out, with that worktree's environment
+    /// (migrations on the main database, say), once the base was updated.
+    #[serde(default)]
+    pub after: Vec<String>,
 }
 
 /// The user's `$XDG_CONFIG_HOME/git-agent/config.toml`.
@@ -94,6 +110,8 @@ pub struct Config {
     /// Whether `[setup]` comes from the repository (its commands then need the user's
     /// approval) rather than from the user's own defaults.
     pub setup_from_repo: bool,
+    /// Likewise for `[merge]`.
+    pub merge_from_repo: bool,
 }
 
 impl Config {
@@ -106,6 +124,7 @@ impl Config {
             None => (Template::default(), None, String::new()),
         };
         let setup_from_repo = repo.setup.is_some();
+        let merge_from_repo = repo.merge.is_some();
         let template = merge(repo, user.defaults);
         let config = Config {
             template,
@@ -114,6 +133,7 @@ impl Config {
             hook: user.hook,
             trust: user.trust,
             setup_from_repo,
+            merge_from_repo,
         };
         config.check_env_names()?;
         Ok(config)
@@ -130,6 +150,7 @@ impl Config {
             hook: user.hook,
             trust: user.trust,
             setup_from_repo: false,
+            merge_from_repo: false,
         })
     }
 
@@ -147,6 +168,24 @@ impl Config {
             .path
             .as_deref()
             .unwrap_or(DEFAULT_PATH)
+    }
+
+    /// The commands that come from the repository's template and so need the user's approval
+    /// before they run: `[setup] run`, then `[merge] test` and `after`.
+    pub fn repo_commands(&self) -> Vec<String> {
+        let mut commands = Vec::new();
+        if self.setup_from_repo
+            && let Some(setup) = &self.template.setup
+        {
+            commands.extend(setup.run.iter().cloned());
+        }
+        if self.merge_from_repo
+            && let Some(merge) = &self.template.merge
+        {
+            commands.extend(merge.test.iter().cloned());
+            commands.extend(merge.after.iter().cloned());
+        }
+        commands
     }
 
     /// Port names and bases; with none configured, `PORT = 3000`.
@@ -277,6 +316,7 @@ fn merge(repo: Template, user: Template) -> Template {
         redis: repo.redis.or(user.redis),
         compose: repo.compose.or(user.compose),
         setup: repo.setup.or(user.setup),
+        merge: repo.merge.or(user.merge),
     }
 }
 

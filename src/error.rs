@@ -8,6 +8,8 @@
 //! | 2    | `usage`       | the command line is wrong                                            |
 //! | 3    | `refused`     | refused because work would be lost; the message names the flag      |
 //! | 4    | `busy`        | another git-agent command is working on that slot right now          |
+//! | 5    | `conflict`    | `merge`: the branch does not merge cleanly into its base; nothing changed |
+//! | 6    | `test_failed` | `merge`: a `[merge] test` command failed; nothing changed            |
 //! | 127  | `not_found`   | the program to run (`exec`, `add -- CMD`) was not found              |
 //! | 126  | `cannot_run`  | the program to run was found but could not be started                |
 //! | 130  | `interrupted` | Ctrl-C, SIGTERM or SIGHUP; what was done was undone                  |
@@ -84,6 +86,8 @@ pub enum Kind {
     Usage,
     Refused,
     Busy,
+    Conflict,
+    TestFailed,
     NotFound,
     CannotRun,
     Interrupted,
@@ -96,6 +100,8 @@ impl Kind {
             Kind::Usage => 2,
             Kind::Refused => 3,
             Kind::Busy => 4,
+            Kind::Conflict => 5,
+            Kind::TestFailed => 6,
             Kind::CannotRun => 126,
             Kind::NotFound => 127,
             Kind::Interrupted => 130,
@@ -109,6 +115,8 @@ impl Kind {
             Kind::Usage => "usage",
             Kind::Refused => "refused",
             Kind::Busy => "busy",
+            Kind::Conflict => "conflict",
+            Kind::TestFailed => "test_failed",
             Kind::NotFound => "not_found",
             Kind::CannotRun => "cannot_run",
             Kind::Interrupted => "interrupted",

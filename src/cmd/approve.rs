@@ -1,5 +1,5 @@
-//! `git agent approve [--list | --revoke]`: the user's approval of the repository's setup
-//! commands. Running it is the approval (as `direnv allow` is), so it asks nothing; it shows
+//! `git agent approve [--list | --revoke]`: the user's approval of the repository's setup and
+//! merge commands (`[setup] run`, `[merge] test` and `after`). Running it is the approval (as `direnv allow` is), so it asks nothing; it shows
 //! exactly which command texts it approves.
 
 use anyhow::{Result, bail};
@@ -12,13 +12,22 @@ use crate::setup::approvals;
 pub fn run(args: &Approve) -> Result<()> {
     let ctx = Ctx::load()?;
     let common = &ctx.repo.common_dir;
-    let commands = ctx
-        .config
-        .template
+    let config = &ctx.config;
+    let template = &config.template;
+    // Each command with whether it comes from the repository (only those need approval).
+    let listed: Vec<(String, bool)> = template
         .setup
-        .as_ref()
-        .map(|s| s.run.clone())
-        .unwrap_or_default();
+        .iter()
+        .flat_map(|s| s.run.iter().map(|c| (c.clone(), config.setup_from_repo)))
+        .chain(template.merge.iter().flat_map(|m| {
+            m.test
+                .iter()
+                .chain(&m.after)
+                .map(|c| (c.clone(), config.merge_from_repo))
+        }))
+        .collect();
+    let commands: Vec<String> = listed.iter().map(|(c, _)| c.clone()).collect();
+    let from_repo = config.repo_commands();
     let mut approved = Vec::new();
     let mut revoked = 0;
     if args.revoke {
@@ -29,16 +38,18 @@ pub fn run(args: &Approve) -> Result<()> {
         );
     } else if args.list {
         if commands.is_empty() {
-            eprintln!("git-agent: this repository's template has no [setup] run commands");
+            eprintln!(
+                "git-agent: this repository's template has no [setup] run or [merge] commands"
+            );
         }
     } else if commands.is_empty() {
-        bail!("this repository's template has no [setup] run commands to approve");
-    } else if !ctx.config.setup_from_repo {
-        eprintln!("git-agent: these setup commands come from your own config and need no approval");
+        bail!("this repository's template has no [setup] run or [merge] commands to approve");
+    } else if from_repo.is_empty() {
+        eprintln!("git-agent: these commands come from your own config and need no approval");
     } else {
-        approved = approvals::load()?.pending(common, &commands);
+        approved = approvals::load()?.pending(common, &from_repo);
         if approved.is_empty() {
-            eprintln!("git-agent: every setup command of this repository is already approved");
+            eprintln!("git-agent: every command of this repository is already approved");
         } else {
             approvals::approve(common, &approved)?;
         }
@@ -48,10 +59,10 @@ pub fn run(args: &Approve) -> Result<()> {
     }
     // Each command's state after what was done: yours (from your own config), approved or pending.
     let store = approvals::load()?;
-    let states: Vec<(&str, &String)> = commands
+    let states: Vec<(&str, &String)> = listed
         .iter()
-        .map(|command| {
-            let state = if !ctx.config.setup_from_repo {
+        .map(|(command, repo)| {
+            let state = if !repo {
                 "yours"
             } else if store.is_approved(common, command) {
                 "approved"

@@ -92,6 +92,25 @@ pub fn run(args: &HookEnv) -> Result<()> {
     output::print(&out)
 }
 
+/// What leaving the slot this process's shell is in would change: for each variable the hook
+/// set (and that still holds what it set), its value from before (`None`: unset). Empty
+/// outside a slot. Commands that must not see a slot's variables start from this.
+pub fn outside_slots(allows: &dyn Fn(&str) -> bool) -> Vec<Record> {
+    let Some(old) = std::env::var(STATE_VAR)
+        .ok()
+        .and_then(|text| serde_json::from_str::<State>(&text).ok())
+    else {
+        return Vec::new();
+    };
+    let (records, _) = transition(
+        Some(&old),
+        None,
+        |n| restorable(n, allows),
+        |k| std::env::var_os(k),
+    );
+    records
+}
+
 /// The registered slot whose root holds `dir` (the deepest, should roots nest).
 fn containing<'a>(registry: &'a registry::Registry, dir: &Path) -> Option<&'a Entry> {
     registry

@@ -21,6 +21,7 @@ mod hook_env;
 mod init;
 mod install_man;
 mod ls;
+mod merge;
 mod path;
 mod prune;
 mod rm;
@@ -34,6 +35,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Exec(args) => exec::run(&args),
         Command::Path(args) => path::run(&args),
         Command::Rm(args) => rm::run(&args),
+        Command::Merge(args) => merge::run(&args),
         Command::Prune(args) => prune::run(&args),
         Command::Task(args) => task::run(&args),
         Command::Doctor(args) => doctor::run(&args),

@@ -15,7 +15,8 @@ use crate::{services, txn};
 /// What removing a slot would do to its branch.
 #[derive(Debug, PartialEq)]
 enum BranchFate {
-    Delete,
+    /// Deleted, and why that loses nothing.
+    Delete(String),
     Keep(String),
     Gone,
 }
@@ -85,7 +86,7 @@ pub fn run(args: &Rm) -> Result<()> {
             "name": plan.slot.name,
             "path": plan.slot.path,
             "branch": plan.slot.branch,
-            "branch_deleted": plan.branch == BranchFate::Delete,
+            "branch_deleted": matches!(plan.branch, BranchFate::Delete(_)),
             "ignored_removed": plan.ignored,
         });
         done["released"] = json!(remove(&ctx, plan, args)?);
@@ -101,6 +102,36 @@ pub fn run(args: &Rm) -> Result<()> {
             "version": crate::output::JSON_VERSION,
             "removed": removed,
         }))?;
+    }
+    Ok(())
+}
+
+/// Removes a slot whose branch `merge` has just landed: the same checks and steps as
+/// `git agent rm SLOT [--kill]`, so it refuses (and `rm` finishes) exactly where `rm` would.
+pub(super) fn remove_landed(ctx: &Ctx, slot: Slot, kill: bool) -> Result<()> {
+    let args = Rm {
+        slots: vec![slot.name.clone()],
+        force: false,
+        kill,
+        delete_branch: false,
+        keep_branch: false,
+        json: false,
+    };
+    let plan = plan(&ctx.repo, slot, &args)?;
+    if !plan.losses.is_empty() {
+        return Err(crate::error::refused(format!(
+            "removing slot {} would lose:\n    - {}",
+            plan.slot.name,
+            plan.losses.join("\n    - ")
+        )));
+    }
+    if plan.slot.path.is_dir() {
+        crate::procs::clear_slot(&[(&plan.slot.name, &plan.slot.path)], kill, false)?;
+    }
+    let stood_inside = ctx.cwd.starts_with(&plan.slot.path);
+    remove(ctx, plan, &args)?;
+    if stood_inside && let Err(e) = crate::shell::send_cd(&ctx.repo.main_worktree) {
+        eprintln!("git-agent: warning: could not move the shell out of the slot: {e:#}");
     }
     Ok(())
 }
@@ -188,72 +219,57 @@ fn branch_fate(
     args: &Rm,
     losses: &mut Vec<String>,
 ) -> Result<BranchFate> {
-    let Some(tip) = repo.resolve(&format!("refs/heads/{}", slot.branch)) else {
+    use crate::land::integration::{self, Verdict};
+    let Some(verdict) = integration::of_branch(repo, &slot.branch, &slot.base)? else {
         return Ok(BranchFate::Gone);
     };
-    let base = repo.resolve(&slot.base);
-    let upstream_name = repo.upstream(&slot.branch);
-    let upstream = upstream_name.as_deref().and_then(|u| repo.resolve(u));
-    let unmerged = match base {
-        Some(base) => repo.count_unique(tip, &[base])?,
-        None => usize::MAX,
+    let merged = match &verdict {
+        Verdict::Integrated { into, how } => {
+            Some(format!("integrated into {into}: {}", how.describe()))
+        }
+        Verdict::NotIntegrated(_) => None,
     };
-    let unsaved = repo.count_unique(
-        tip,
-        &[base, upstream].into_iter().flatten().collect::<Vec<_>>(),
-    )?;
-    let where_ = match &upstream_name {
-        Some(up) => format!("nor on its upstream {up}"),
-        None => "and it has no upstream".to_string(),
-    };
-    if unsaved > 0 && !args.keep_branch {
-        let list = commit_list(
-            repo,
-            &slot.branch,
-            &[slot.base.as_str()],
-            upstream_name.as_deref(),
-        );
-        losses.push(format!(
-            "branch {} has {unsaved} commit(s) not merged into {} {where_}:{list}",
-            slot.branch, slot.base
-        ));
+    if let Verdict::NotIntegrated(missing) = &verdict
+        && !args.keep_branch
+    {
+        // Not integrated, but maybe pushed: commits on the branch's own upstream are safe.
+        let tip = repo.resolve(&format!("refs/heads/{}", slot.branch));
+        let upstream_name = repo.upstream(&slot.branch);
+        let hidden: Vec<_> = [repo.resolve(&slot.base)]
+            .into_iter()
+            .chain(missing.targets.iter().skip(1).map(|t| repo.resolve(t)))
+            .chain([upstream_name.as_deref().and_then(|u| repo.resolve(u))])
+            .flatten()
+            .collect();
+        let unsaved = match tip {
+            Some(tip) => repo.count_unique(tip, &hidden)?,
+            None => 0,
+        };
+        if unsaved > 0 {
+            let where_ = match &upstream_name {
+                Some(up) => format!("; {unsaved} of them are not on its upstream {up} either"),
+                None => "; it has no upstream".to_string(),
+            };
+            losses.push(missing.describe(&slot.branch, &where_));
+        }
     }
-    if unmerged == 0 && !args.keep_branch && (slot.created_branch || args.delete_branch) {
-        return Ok(BranchFate::Delete);
+    if let Some(why) = &merged
+        && !args.keep_branch
+        && (slot.created_branch || args.delete_branch)
+    {
+        return Ok(BranchFate::Delete(why.clone()));
     }
     if args.delete_branch && !args.keep_branch {
-        return Ok(BranchFate::Delete);
+        return Ok(BranchFate::Delete("--delete-branch".into()));
     }
     let why = if args.keep_branch {
         "kept (--keep-branch)".to_string()
-    } else if unmerged == 0 {
+    } else if merged.is_some() {
         "kept: git-agent did not create it (delete it with --delete-branch)".to_string()
     } else {
-        format!("kept: not merged into {}", slot.base)
+        format!("kept: not integrated into {}", slot.base)
     };
     Ok(BranchFate::Keep(why))
-}
-
-fn commit_list(repo: &Repo, branch: &str, hide: &[&str], upstream: Option<&str>) -> String {
-    let mut cmd = repo.git();
-    cmd.args([
-        "log",
-        "--oneline",
-        "--no-decorate",
-        "-n",
-        "5",
-        &format!("refs/heads/{branch}"),
-        "--not",
-    ]);
-    cmd.args(hide.iter().filter(|h| repo.resolve(h).is_some()));
-    if let Some(up) = upstream.filter(|u| repo.resolve(u).is_some()) {
-        cmd.arg(up);
-    }
-    cmd.arg("--");
-    match git::run(cmd) {
-        Ok(text) => text.lines().map(|l| format!("\n        {l}")).collect(),
-        Err(_) => String::new(),
-    }
 }
 
 /// Ignored files removal destroys, minus git-agent's own: its directory, and the env file
@@ -302,7 +318,7 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<Vec<String>> {
     slot.pid = Some(std::process::id());
     // From here on the record says whether the branch goes, for a `prune` that finishes the
     // job after this process is killed (it deletes it only if merged, like rm by default).
-    slot.created_branch = branch == BranchFate::Delete;
+    slot.created_branch = matches!(branch, BranchFate::Delete(_));
     slot::save(common, &slot)?;
     if !ignored.is_empty() {
         eprintln!(
@@ -359,12 +375,12 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<Vec<String>> {
     }
     steps.step("branch")?;
     match &branch {
-        BranchFate::Delete => {
+        BranchFate::Delete(why) => {
             let _lock = crate::git::repo_lock(common)?;
             let mut cmd = ctx.repo.git();
             cmd.args(["branch", "-D", "--", &slot.branch]);
             git::run(cmd)?;
-            eprintln!("git-agent: deleted branch {}", slot.branch);
+            eprintln!("git-agent: deleted branch {} ({why})", slot.branch);
         }
         BranchFate::Keep(why) => eprintln!("git-agent: branch {} {why}", slot.branch),
         BranchFate::Gone => {}

@@ -34,10 +34,8 @@ impl Scratch {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "git-agent-forecast-{}-{stamp}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("git-agent-forecast-{}-{stamp}", std::process::id()));
         let objects = dir.join("objects");
         std::fs::create_dir_all(&objects)
             .with_context(|| format!("could not create {}", objects.display()))?;
@@ -173,11 +171,18 @@ pub fn worktree_commit(worktree: &Path, index: &Path, scratch: &Scratch) -> Resu
     git(&["add", "-A", "--", "."])?;
     let tree = git(&["write-tree"])?;
     let mut cmd = crate::git::git_in(worktree);
-    cmd.args(["commit-tree", tree.trim(), "-p", &head, "-m", "uncommitted changes"])
-        .env("GIT_AUTHOR_NAME", "git-agent")
-        .env("GIT_AUTHOR_EMAIL", "git-agent@localhost")
-        .env("GIT_COMMITTER_NAME", "git-agent")
-        .env("GIT_COMMITTER_EMAIL", "git-agent@localhost");
+    cmd.args([
+        "commit-tree",
+        tree.trim(),
+        "-p",
+        &head,
+        "-m",
+        "uncommitted changes",
+    ])
+    .env("GIT_AUTHOR_NAME", "git-agent")
+    .env("GIT_AUTHOR_EMAIL", "git-agent@localhost")
+    .env("GIT_COMMITTER_NAME", "git-agent")
+    .env("GIT_COMMITTER_EMAIL", "git-agent@localhost");
     scratch.apply(&mut cmd);
     Ok(crate::git::run(cmd)?.trim().to_string())
 }

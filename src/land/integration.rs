@@ -89,8 +89,9 @@ pub struct Missing {
 }
 
 impl Missing {
-    /// "2 commit(s) not in main nor in origin/main (checked ...): ..." for refusals.
-    pub fn describe(&self, branch: &str) -> String {
+    /// "2 commit(s) not in main nor in origin/main (checked ...): ..." for refusals, with
+    /// `note` before the list of commits.
+    pub fn describe(&self, branch: &str, note: &str) -> String {
         let mut text = format!(
             "branch {branch} has {} commit(s) not in {}",
             self.commits,
@@ -107,6 +108,7 @@ impl Missing {
                 sample(&self.files, 5)
             ));
         }
+        text.push_str(note);
         text.push(':');
         for line in &self.sample {
             text.push_str(&format!("\n        {line}"));
@@ -142,6 +144,16 @@ pub fn targets(repo: &gix::Repository, base: &str) -> Vec<Target> {
         out.push(Target { name: upstream, id });
     }
     out
+}
+
+/// The verdict for a local branch against `base` (and its upstream); `None` when the branch
+/// does not exist. What `rm`, `prune` and `doctor` ask.
+pub fn of_branch(repo: &crate::git::Repo, branch: &str, base: &str) -> Result<Option<Verdict>> {
+    let Some(tip) = resolve(&repo.gix, &format!("refs/heads/{branch}")) else {
+        return Ok(None);
+    };
+    let targets = targets(&repo.gix, base);
+    check(&repo.gix, &repo.main_worktree, tip, &targets).map(Some)
 }
 
 fn resolve(repo: &gix::Repository, rev: &str) -> Option<ObjectId> {
@@ -260,27 +272,21 @@ impl Content {
 /// Whether merging `tip` into `target` would leave the target's tree as it is (see the module
 /// notes for how).
 fn content(repo: &gix::Repository, dir: &Path, tip: ObjectId, target: ObjectId) -> Result<Content> {
-    let Some(base) = repo.merge_base(tip, target).ok().flatten().map(|id| id.detach()) else {
+    let Some(base) = repo
+        .merge_base(tip, target)
+        .ok()
+        .flatten()
+        .map(|id| id.detach())
+    else {
         // Unrelated histories: nothing of the branch is in the target.
         let mut out = Content::default();
         out.untouched.push("(no common history)".into());
         return Ok(out);
     };
-    let base_tree = repo.find_commit(base)?.tree()?;
-    let tip_tree = repo.find_commit(tip)?.tree()?;
     let target_tree = repo.find_commit(target)?.tree()?;
-    let mut recorder = gix::diff::tree::Recorder::default();
-    gix::diff::tree(
-        gix::objs::TreeRefIter::from_bytes(&base_tree.data, base_tree.id.kind()),
-        gix::objs::TreeRefIter::from_bytes(&tip_tree.data, tip_tree.id.kind()),
-        gix::diff::tree::State::default(),
-        &repo.objects,
-        &mut recorder,
-    )
-    .context("could not compare the branch with its merge base")?;
     let mut out = Content::default();
     let mut both = Vec::new();
-    for change in recorder.records {
+    for change in tree_changes(repo, base, tip)? {
         use gix::diff::tree::recorder::Change;
         let (path, old, new): (BString, Version, Version) = match change {
             Change::Addition {
@@ -337,6 +343,66 @@ fn content(repo: &gix::Repository, dir: &Path, tip: ObjectId, target: ObjectId) 
     Ok(out)
 }
 
+/// What changed between two commits' trees, file by file (no rename detection).
+fn tree_changes(
+    repo: &gix::Repository,
+    from: ObjectId,
+    to: ObjectId,
+) -> Result<Vec<gix::diff::tree::recorder::Change>> {
+    let from_tree = repo.find_commit(from)?.tree()?;
+    let to_tree = repo.find_commit(to)?.tree()?;
+    let mut recorder = gix::diff::tree::Recorder::default();
+    gix::diff::tree(
+        gix::objs::TreeRefIter::from_bytes(&from_tree.data, from_tree.id.kind()),
+        gix::objs::TreeRefIter::from_bytes(&to_tree.data, to_tree.id.kind()),
+        gix::diff::tree::State::default(),
+        &repo.objects,
+        &mut recorder,
+    )
+    .context("could not compare two trees")?;
+    Ok(recorder.records)
+}
+
+/// The files (not directories) a branch changed since its merge base with `target`, sorted.
+pub fn changed_files(
+    repo: &gix::Repository,
+    tip: ObjectId,
+    target: ObjectId,
+) -> Result<Vec<String>> {
+    let Some(base) = repo
+        .merge_base(tip, target)
+        .ok()
+        .flatten()
+        .map(|id| id.detach())
+    else {
+        return Ok(Vec::new());
+    };
+    use gix::diff::tree::recorder::Change;
+    let mut files: Vec<String> = tree_changes(repo, base, tip)?
+        .into_iter()
+        .filter_map(|change| {
+            let (path, tree) = match change {
+                Change::Addition {
+                    entry_mode, path, ..
+                }
+                | Change::Deletion {
+                    entry_mode, path, ..
+                } => (path, entry_mode.is_tree()),
+                Change::Modification {
+                    entry_mode,
+                    previous_entry_mode,
+                    path,
+                    ..
+                } => (path, entry_mode.is_tree() && previous_entry_mode.is_tree()),
+            };
+            (!tree).then(|| path.to_str_lossy().into_owned())
+        })
+        .collect();
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
 /// The version of `path` in `tree`, `None` when absent (or a directory).
 fn lookup(tree: &gix::Tree<'_>, path: &gix::bstr::BStr) -> Result<Version> {
     let entry = tree.lookup_entry(path.split(|b| *b == b'/'))?;
@@ -378,7 +444,9 @@ fn merges_to_theirs(
 /// Whether `git cherry TARGET TIP` marks every commit as already in the target.
 fn all_patches_in(dir: &Path, target: ObjectId, tip: ObjectId) -> Result<bool> {
     let mut cmd = crate::git::git_in(dir);
-    cmd.arg("cherry").arg(target.to_string()).arg(tip.to_string());
+    cmd.arg("cherry")
+        .arg(target.to_string())
+        .arg(tip.to_string());
     let text = crate::git::run(cmd)?;
     Ok(text.lines().all(|l| l.starts_with('-')))
 }

@@ -2,8 +2,11 @@
 //! whether merging it would conflict, with the base or with other slots (`forecast`, `order`),
 //! and the merge itself as one transaction (`merge`).
 
-pub mod integration;
+pub mod base;
 pub mod forecast;
+pub mod integration;
+pub mod landing;
+pub mod merge;
 pub mod order;
-pub mod readiness;
 pub mod pairwise;
+pub mod readiness;

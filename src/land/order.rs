@@ -42,7 +42,11 @@ pub fn propose(n: usize, with_base: &[bool], pairs: &[(usize, usize, usize)]) ->
     let clean: Vec<usize> = (0..n).filter(|&i| !with_base[i]).collect();
     let first = independent_set(&clean, &conflicts);
     let mut order: Vec<usize> = first.clone();
-    let mut rest: Vec<usize> = clean.iter().copied().filter(|i| !first.contains(i)).collect();
+    let mut rest: Vec<usize> = clean
+        .iter()
+        .copied()
+        .filter(|i| !first.contains(i))
+        .collect();
     rest.extend((0..n).filter(|&i| with_base[i]));
     while !rest.is_empty() {
         let cost = |i: usize| -> (bool, usize, usize) {
@@ -108,7 +112,9 @@ fn search(candidates: u64, neighbours: &[u64]) -> u64 {
     if let Some(v) = bits().find(|&b| degree(b) <= 1) {
         return (1 << v) | search(candidates & !(1 << v) & !neighbours[v], neighbours);
     }
-    let v = bits().max_by_key(|&b| (degree(b), std::cmp::Reverse(b))).unwrap_or(0);
+    let v = bits()
+        .max_by_key(|&b| (degree(b), std::cmp::Reverse(b)))
+        .unwrap_or(0);
     let with = (1 << v) | search(candidates & !(1 << v) & !neighbours[v], neighbours);
     let without = search(candidates & !(1 << v), neighbours);
     if without.count_ones() > with.count_ones() {

@@ -76,9 +76,10 @@ pub fn report(repo: &Repo, slots: &[Slot], uncommitted: bool) -> Result<Report> 
             continue;
         }
         let Some(base_id) = repo.resolve(&slot.base) else {
-            report
-                .skipped
-                .push((slot.name.clone(), format!("base {} does not resolve", slot.base)));
+            report.skipped.push((
+                slot.name.clone(),
+                format!("base {} does not resolve", slot.base),
+            ));
             continue;
         };
         report.entries.push(Entry {
@@ -208,15 +209,15 @@ impl Report {
                     (base_too, false) => format!(
                         "conflicts with {}{}: resolve in the slot after {} landed",
                         against.join(", "),
-                        if base_too { format!(" and {base}") } else { String::new() },
+                        if base_too {
+                            format!(" and {base}")
+                        } else {
+                            String::new()
+                        },
                         if against.len() == 1 { "it" } else { "they" }
                     ),
                 };
-                out.push_str(&format!(
-                    "  {}. {:<width$}  {note}\n",
-                    pos + 1,
-                    entry.name
-                ));
+                out.push_str(&format!("  {}. {:<width$}  {note}\n", pos + 1, entry.name));
             }
             let names: Vec<&str> = proposal
                 .order

@@ -62,8 +62,8 @@ pub fn of_slots(repo: &Repo, slots: &[Slot]) -> Vec<Readiness> {
         return states.into_iter().map(|(r, _)| r).collect();
     }
     let pairs: Vec<(String, String)> = wanted.iter().map(|(_, p)| p.clone()).collect();
-    let merged =
-        Scratch::new(&repo.common_dir).and_then(|s| forecast::merges(&repo.main_worktree, &s, &pairs));
+    let merged = Scratch::new(&repo.common_dir)
+        .and_then(|s| forecast::merges(&repo.main_worktree, &s, &pairs));
     match merged {
         Ok(merged) => {
             for ((i, _), merge) in wanted.iter().zip(merged) {

@@ -125,10 +125,36 @@ pub fn revoke(repo: &Path) -> Result<usize> {
     Ok(removed)
 }
 
+/// What the commands asked about are for, in the question and in the refusal.
+pub struct Purpose {
+    /// "setup commands", "merge commands".
+    pub what: &'static str,
+    /// Where they run: "in the new slot".
+    pub where_: &'static str,
+    /// The flag that goes on without them: "--no-setup to skip setup".
+    pub skip: &'static str,
+}
+
+pub const SETUP: Purpose = Purpose {
+    what: "setup commands",
+    where_: "in the new slot",
+    skip: "--no-setup to skip setup",
+};
+
+/// Makes sure the user approved every setup command (see `require_for`).
+pub fn require(repo: &Path, template: &Path, commands: &[String]) -> Result<()> {
+    require_for(repo, template, commands, &SETUP)
+}
+
 /// Makes sure the user approved every command: asks on a terminal (stdin and stderr both
 /// terminals), and otherwise fails at once, because a prompt nobody can answer would hang an
 /// agent or a script forever.
-pub fn require(repo: &Path, template: &Path, commands: &[String]) -> Result<()> {
+pub fn require_for(
+    repo: &Path,
+    template: &Path,
+    commands: &[String],
+    purpose: &Purpose,
+) -> Result<()> {
     let store = load()?;
     let pending = store.pending(repo, commands);
     if pending.is_empty() {
@@ -137,19 +163,23 @@ pub fn require(repo: &Path, template: &Path, commands: &[String]) -> Result<()> 
     let list: String = pending.iter().map(|c| format!("\n    {c}")).collect();
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         bail!(
-            "{} asks to run setup commands you have not approved:{list}\n\
+            "{} asks to run {} you have not approved:{list}\n\
              nothing was changed; read them, then approve them with `git agent approve` (remembered \
-             until their text changes), pass --yes to run them this once, or --no-setup to skip setup",
-            template.display()
+             until their text changes), pass --yes to run them this once, or {}",
+            template.display(),
+            purpose.what,
+            purpose.skip
         );
     }
     {
         let mut err = std::io::stderr().lock();
         write!(
             err,
-            "git-agent: {} asks to run these setup commands in the new slot:{list}\n\
+            "git-agent: {} asks to run these {} {}:{list}\n\
              git-agent: run them (now and whenever they are unchanged)? [y/N] ",
-            template.display()
+            template.display(),
+            purpose.what,
+            purpose.where_
         )?;
         err.flush()?;
     }
@@ -160,7 +190,9 @@ pub fn require(repo: &Path, template: &Path, commands: &[String]) -> Result<()> 
         .context("could not read the answer")?;
     if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
         bail!(
-            "the setup commands were not approved; nothing was changed (--no-setup creates the slot without them)"
+            "the {} were not approved; nothing was changed ({})",
+            purpose.what,
+            purpose.skip
         );
     }
     approve(repo, &pending)?;

@@ -14,7 +14,7 @@ use crate::txn::Txn;
 pub mod approvals;
 pub mod copy;
 pub mod progress;
-mod run;
+pub mod run;
 
 /// How the user asked setup to go.
 #[derive(Debug, Default, Clone, Copy)]

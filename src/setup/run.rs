@@ -16,15 +16,31 @@ use crate::txn;
 const SIGINT: i32 = 2;
 
 pub fn run(commands: &[String], dir: &Path, env: &BTreeMap<String, String>) -> Result<()> {
+    run_as("setup", commands, dir, env, &[])
+}
+
+/// Runs `commands` like `run`, each under the header `label [i/n]`, with the variables named
+/// in `unset` removed from the inherited environment before `env` is applied.
+pub fn run_as(
+    label: &str,
+    commands: &[String],
+    dir: &Path,
+    env: &BTreeMap<String, String>,
+    unset: &[String],
+) -> Result<()> {
     let total = commands.len();
     for (i, command) in commands.iter().enumerate() {
         txn::check_interrupt()?;
-        eprintln!("git-agent: setup [{}/{total}] {command}", i + 1);
+        eprintln!("git-agent: {label} [{}/{total}] {command}", i + 1);
         let stdout = std::io::stderr()
             .as_fd()
             .try_clone_to_owned()
             .context("could not pass stderr to the setup command")?;
-        let status = Command::new("sh")
+        let mut cmd = Command::new("sh");
+        for name in unset {
+            cmd.env_remove(name);
+        }
+        let status = cmd
             .arg("-c")
             .arg(command)
             .current_dir(dir)
@@ -38,7 +54,7 @@ pub fn run(commands: &[String], dir: &Path, env: &BTreeMap<String, String>) -> R
             .stdin(Stdio::null())
             .stdout(Stdio::from(stdout))
             .status()
-            .context("could not run sh for a setup command")?;
+            .with_context(|| format!("could not run sh for a {label} command"))?;
         // Ctrl-C reached the command too (maybe before git-agent's own handler ran): the
         // interrupt is what to report.
         txn::check_interrupt()?;
@@ -47,7 +63,7 @@ pub fn run(commands: &[String], dir: &Path, env: &BTreeMap<String, String>) -> R
         }
         if !status.success() {
             bail!(
-                "setup command {}/{total} failed ({}): {command}",
+                "{label} command {}/{total} failed ({}): {command}",
                 i + 1,
                 describe(status)
             );

@@ -198,13 +198,8 @@ fn check_redis(report: &mut Report, url: &str) {
 }
 
 pub(super) fn check_approvals(report: &mut Report, repo: &Repo, config: &Config) {
-    let commands = config
-        .template
-        .setup
-        .as_ref()
-        .map(|s| s.run.clone())
-        .unwrap_or_default();
-    if !config.setup_from_repo || commands.is_empty() {
+    let commands = config.repo_commands();
+    if commands.is_empty() {
         return;
     }
     let store = match approvals::load() {
@@ -227,7 +222,7 @@ pub(super) fn check_approvals(report: &mut Report, repo: &Repo, config: &Config)
         report.add(
             "approvals",
             Level::Ok,
-            "every [setup] run command is approved",
+            "every [setup] run and [merge] command is approved",
         );
     } else {
         let list: Vec<&str> = pending.iter().map(|c| c.as_str()).collect();
@@ -235,7 +230,7 @@ pub(super) fn check_approvals(report: &mut Report, repo: &Repo, config: &Config)
             "approvals",
             Level::Warning,
             format!(
-                "{} [setup] run command(s) not approved yet (`add` asks on a terminal, fails elsewhere): {}",
+                "{} [setup] run or [merge] command(s) not approved yet (`add` and `merge` ask on a terminal, fail elsewhere): {}",
                 pending.len(),
                 list.join("; ")
             ),

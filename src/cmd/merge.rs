@@ -1,0 +1,163 @@
+//! `git agent merge [SLOT]`: lands a slot's branch on its base, then removes the slot. The
+//! plan, the transaction and the base update live in `land`; this file wires them to the
+//! command line, the slot's environment and `rm`'s removal.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Result;
+use serde_json::json;
+
+use super::Ctx;
+use crate::cli::Merge;
+use crate::land::base::{self, Moved, short};
+use crate::land::landing::{self, Envs, Landed};
+use crate::land::merge::{self, Plan, Request, Strategy};
+use crate::slot::Slot;
+use crate::{output, txn};
+
+pub fn run(args: &Merge) -> Result<()> {
+    txn::install_handler();
+    let ctx = Ctx::load()?;
+    // A damaged registry would stop the removal at its last step, after the landing.
+    crate::registry::load()?;
+    let slot = ctx.slot_or_here(args.slot.as_deref(), "merge")?;
+    let strategy = if args.rebase {
+        Strategy::Rebase
+    } else if args.no_ff {
+        Strategy::NoFf
+    } else {
+        Strategy::Squash
+    };
+    let request = Request {
+        into: args.into.clone(),
+        strategy,
+        message: args.message.clone(),
+        test: !args.no_test,
+        yes: args.yes,
+        dry_run: args.dry_run,
+    };
+    let plan = merge::plan(&ctx.repo, &ctx.config, slot, &request)?;
+    if args.dry_run {
+        if args.json {
+            let mut value = plan.json();
+            if let Some(object) = value.as_object_mut() {
+                object.insert("dry_run".into(), json!(true));
+                object.insert("keep".into(), json!(args.keep));
+            }
+            return output::print_json(&value);
+        }
+        return output::print(&plan.describe(args.keep));
+    }
+    let envs = envs(&ctx, &plan.slot);
+    let landed = landing::land(&ctx.repo, &plan, &envs)?;
+    if let Some(moved) = &landed.moved {
+        base::post_merge(moved);
+    }
+    say_landed(&plan, &landed);
+    let removed = if args.keep {
+        false
+    } else {
+        super::rm::remove_landed(&ctx, plan.slot.clone(), false).map_err(|e| {
+            let what = match landed.new {
+                Some(new) => format!(
+                    "{} landed on {} as {}",
+                    plan.slot.branch,
+                    plan.into,
+                    short(new)
+                ),
+                None => format!("nothing needed landing on {}", plan.into),
+            };
+            e.context(format!(
+                "{what}, but slot {} could not be removed; `git agent rm {}` finishes it",
+                plan.slot.name, plan.slot.name
+            ))
+        })?;
+        true
+    };
+    if args.json {
+        output::print_json(&result_json(&plan, &landed, removed))?;
+    }
+    Ok(())
+}
+
+/// The commands' environments: whatever a slot put into this process (through its shell
+/// hook, or `exec`) is taken out first, so a test sees exactly its own slot's variables and
+/// `[merge] after` sees the main worktree's.
+fn envs(ctx: &Ctx, slot: &Slot) -> Envs {
+    let records = super::hook_env::outside_slots(&|n| ctx.config.allows(n));
+    let slot_env = ctx.slot_env(slot);
+    let mut unset: BTreeSet<String> = records.iter().map(|(k, _)| k.clone()).collect();
+    // Set by this slot without the hook (`git agent exec SLOT -- git agent merge`): the value
+    // gives it away.
+    for (key, value) in &slot_env {
+        if std::env::var(key).is_ok_and(|v| &v == value) {
+            unset.insert(key.clone());
+        }
+    }
+    for key in [
+        "GIT_AGENT_SLOT",
+        "GIT_AGENT_ROOT",
+        super::hook_env::STATE_VAR,
+    ] {
+        unset.insert(key.to_string());
+    }
+    let after: BTreeMap<String, String> = records
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+    let mut test = after.clone();
+    test.extend(slot_env);
+    Envs {
+        unset: unset.into_iter().collect(),
+        test,
+        after,
+    }
+}
+
+fn say_landed(plan: &Plan, landed: &Landed) {
+    let slot = &plan.slot;
+    match (&landed.new, &landed.moved) {
+        (Some(new), Some(moved)) => {
+            let how = match moved {
+                Moved::Worktree(dir) => format!("fast-forward in {}", dir.display()),
+                Moved::Ref => "its ref moved; it is not checked out anywhere".to_string(),
+            };
+            eprintln!(
+                "git-agent: landed {} on {} as {} ({}, {} commit(s); {how})",
+                slot.branch,
+                plan.into,
+                short(*new),
+                plan.strategy.as_str(),
+                plan.commits.len()
+            );
+        }
+        _ => eprintln!(
+            "git-agent: {} is already integrated into {}: nothing to land",
+            slot.branch, plan.into
+        ),
+    }
+}
+
+fn result_json(plan: &Plan, landed: &Landed, removed: bool) -> serde_json::Value {
+    let mut value = plan.json();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("dry_run".into(), json!(false));
+        object.insert("keep".into(), json!(!removed));
+        object.insert("landed".into(), json!(landed.new.is_some()));
+        object.insert("old".into(), json!(landed.old.to_string()));
+        object.insert("new".into(), json!(landed.new.map(|n| n.to_string())));
+        object.insert("rebased".into(), json!(landed.rebased.to_string()));
+        object.insert(
+            "moved".into(),
+            json!(landed.moved.as_ref().map(|m| match m {
+                Moved::Worktree(_) => "worktree",
+                Moved::Ref => "ref",
+            })),
+        );
+        object.insert("tested".into(), json!(landed.tested));
+        object.insert("after_ran".into(), json!(landed.after));
+        object.insert("after_skipped".into(), json!(landed.after_skipped));
+        object.insert("removed".into(), json!(removed));
+    }
+    value
+}

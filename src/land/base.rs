@@ -1,0 +1,215 @@
+//! Moving the base branch to the landed commit, only ever forward, and back on rollback.
+//!
+//! Where the base is checked out (usually in the main worktree), it moves the way
+//! `git merge --ff-only` moves it there: files the landing changes are updated, the
+//! worktree's own uncommitted changes stay as they are, and when they are in the way nothing
+//! is done. Git's hooks do not run inside the transaction (a `post-merge` hook that pushes
+//! could not be taken back); `post_merge` runs that hook once the landing is final. Where the
+//! base is not checked out, its ref moves by compare-and-swap (`git update-ref NEW OLD`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use gix::ObjectId;
+
+use crate::git;
+use crate::txn::Txn;
+
+/// How the base was moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Moved {
+    /// By a fast-forward in the worktree that has it checked out.
+    Worktree(PathBuf),
+    /// By a compare-and-swap of its ref.
+    Ref,
+}
+
+/// The worktree's own changes (staged, modified, untracked or ignored) to paths in `files`:
+/// what a fast-forward there would overwrite or refuse to.
+pub fn in_the_way(dir: &Path, files: &[String]) -> Result<Vec<String>> {
+    let changes = git::changes(dir)?;
+    let mut found: Vec<String> = Vec::new();
+    let hits = |own: &str| {
+        let own_dir = own.strip_suffix('/');
+        files.iter().any(|f| match own_dir {
+            // An ignored or untracked directory: any landed file inside it.
+            Some(d) => f.starts_with(&format!("{d}/")),
+            None => f == own || own.starts_with(&format!("{f}/")),
+        })
+    };
+    for own in changes
+        .staged
+        .iter()
+        .chain(&changes.modified)
+        .chain(&changes.untracked)
+        .chain(&changes.ignored)
+    {
+        if hits(own) && !found.contains(own) {
+            found.push(own.clone());
+        }
+    }
+    Ok(found)
+}
+
+pub fn in_the_way_message(into: &str, dir: &Path, files: &[String]) -> String {
+    let list: String = files
+        .iter()
+        .take(10)
+        .map(|f| format!("\n    {f}"))
+        .collect();
+    let more = files.len().saturating_sub(10);
+    format!(
+        "nothing was changed: {into} is checked out in {}, whose own uncommitted changes are in the way of the landing:{list}{}\n\
+         commit or stash them there (git-agent does not touch them), then run `git agent merge` again",
+        dir.display(),
+        if more > 0 {
+            format!("\n    ... and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// Moves `into` from `old` to `new` (a descendant of `old`), registering the way back.
+pub fn advance(
+    main: &Path,
+    into: &str,
+    old: ObjectId,
+    new: ObjectId,
+    worktree: Option<&Path>,
+    txn: &mut Txn,
+) -> Result<Moved> {
+    let full = format!("refs/heads/{into}");
+    match worktree {
+        Some(dir) => {
+            let files = changed_between(main, old, new)?;
+            let blocking = in_the_way(dir, &files)?;
+            if !blocking.is_empty() {
+                return Err(crate::error::refused(in_the_way_message(
+                    into, dir, &blocking,
+                )));
+            }
+            if head_ref(dir)?.as_deref() != Some(full.as_str()) {
+                return Err(crate::error::busy(format!(
+                    "{} no longer has {into} checked out; nothing was landed",
+                    dir.display()
+                )));
+            }
+            let (d, f) = (dir.to_path_buf(), full.clone());
+            txn.on_undo(
+                format!("moved {into} back to {} in {}", short(old), dir.display()),
+                move || {
+                    if head_ref(&d)?.as_deref() == Some(f.as_str()) && rev(&d, &f)? == Some(new) {
+                        let mut cmd = git::git_in(&d);
+                        cmd.args(["reset", "--keep", "--quiet"])
+                            .arg(old.to_string());
+                        git::run(cmd)?;
+                    }
+                    Ok(())
+                },
+            );
+            if rev(dir, &full)? != Some(old) {
+                return Err(crate::error::busy(format!(
+                    "{into} moved while the slot was being landed; nothing was landed, run `git agent merge` again"
+                )));
+            }
+            let mut cmd = git::git_in(dir);
+            cmd.args(["-c", "core.hooksPath=/dev/null"])
+                .args(["merge", "--ff-only", "--quiet", "--no-stat"])
+                .arg(new.to_string());
+            git::run(cmd)?;
+            Ok(Moved::Worktree(dir.to_path_buf()))
+        }
+        None => {
+            let (m, f) = (main.to_path_buf(), full.clone());
+            txn.on_undo(format!("moved {into} back to {}", short(old)), move || {
+                if rev(&m, &f)? == Some(new) {
+                    let mut cmd = git::git_in(&m);
+                    cmd.args(["update-ref", &f])
+                        .arg(old.to_string())
+                        .arg(new.to_string());
+                    git::run(cmd)?;
+                }
+                Ok(())
+            });
+            let mut cmd = git::git_in(main);
+            cmd.args(["update-ref", "-m", "git-agent merge", &full])
+                .arg(new.to_string())
+                .arg(old.to_string());
+            if let Err(e) = git::run(cmd) {
+                if rev(main, &full)? != Some(old) {
+                    return Err(crate::error::busy(format!(
+                        "{into} moved while the slot was being landed; nothing was landed, run `git agent merge` again"
+                    )));
+                }
+                return Err(e);
+            }
+            Ok(Moved::Ref)
+        }
+    }
+}
+
+/// Runs the `post-merge` hook where the base moved in a worktree, as `git merge` would have.
+pub fn post_merge(moved: &Moved) {
+    let Moved::Worktree(dir) = moved else { return };
+    let mut cmd = git::git_in(dir);
+    cmd.args(["hook", "run", "--ignore-missing", "post-merge", "--", "0"]);
+    match git::output(&mut cmd) {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stderr);
+            let text = text.trim();
+            if !text.is_empty() {
+                eprintln!("{text}");
+            }
+        }
+        Ok(out) => eprintln!(
+            "git-agent: warning: the post-merge hook failed (the landing stands): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => eprintln!("git-agent: warning: could not run the post-merge hook: {e:#}"),
+    }
+}
+
+/// The files that differ between two commits.
+fn changed_between(dir: &Path, old: ObjectId, new: ObjectId) -> Result<Vec<String>> {
+    let mut cmd = git::git_in(dir);
+    cmd.args(["diff", "--name-only", "-z", "--no-renames"])
+        .arg(old.to_string())
+        .arg(new.to_string());
+    Ok(git::run(cmd)?
+        .split('\0')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// The ref a worktree's HEAD points at (`refs/heads/main`), `None` when detached.
+pub fn head_ref(dir: &Path) -> Result<Option<String>> {
+    let mut cmd = git::git_in(dir);
+    cmd.args(["symbolic-ref", "--quiet", "HEAD"]);
+    let out = git::output(&mut cmd)?;
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+}
+
+/// What a ref points at now, `None` when it does not exist.
+pub fn rev(dir: &Path, name: &str) -> Result<Option<ObjectId>> {
+    let mut cmd = git::git_in(dir);
+    cmd.args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("{name}^{{commit}}"));
+    let out = git::output(&mut cmd)?;
+    if !out.status.success() {
+        return Ok(None);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    match ObjectId::from_hex(text.trim().as_bytes()) {
+        Ok(id) => Ok(Some(id)),
+        Err(e) => bail!("git rev-parse printed '{}': {e}", text.trim()),
+    }
+}
+
+pub fn short(id: ObjectId) -> String {
+    id.to_hex_with_len(7).to_string()
+}
