@@ -54,6 +54,10 @@ fn every_step_in_the_sources_is_covered() {
         "too few steps found in the sources: {found:?}"
     );
     for (file, step) in found {
+        // The landing's steps are covered by tests/merge_interrupt.rs.
+        if file.contains("/src/land/") {
+            continue;
+        }
         let covered = if file.ends_with("rm.rs") {
             RM_STEPS.contains(&step.as_str())
         } else {

@@ -380,4 +380,64 @@ fn commands_that_change_something_print_json() {
     assert!(dir.join("git-agent.1").is_file());
     assert!(man["pages"].as_array().unwrap().len() > 10);
     conforms("install-man --json", &[man]);
+
+#[test]
+fn ls_conflicts_matches_the_contract() {
+    let (env, repo) = setup();
+    env.commit(&repo, "shared.txt", "one\n");
+    let wt = |name: &str| repo.parent().unwrap().join("app-worktrees").join(name);
+    for name in ["a", "b", "c", "landed", "odd"] {
+        env.ok(&repo, &["add", name]);
+    }
+    env.commit(&wt("a"), "shared.txt", "a\n");
+    env.commit(&wt("b"), "shared.txt", "b\n");
+    env.commit(&wt("c"), "c.txt", "c\n");
+    env.commit(&repo, "shared.txt", "main\n");
+    env.commit(&wt("landed"), "l.txt", "l\n");
+    env.git(&repo, &["merge", "-q", "--squash", "landed"]);
+    env.git(&repo, &["commit", "-q", "-m", "landed"]);
+    // A slot whose base is gone is left out, with why.
+    let record = repo.join(".git/agent/slots/odd.toml");
+    let text = std::fs::read_to_string(&record).unwrap();
+    std::fs::write(&record, text.replace("base = \"main\"", "base = \"gone\"")).unwrap();
+    std::fs::write(wt("c").join("wip.txt"), "wip\n").unwrap();
+    let committed = env.json(&repo, &["ls", "--conflicts", "--json"]);
+    let uncommitted = env.json(&repo, &["ls", "--conflicts", "--uncommitted", "--json"]);
+    assert_eq!(
+        committed["pairs"].as_array().unwrap().len(),
+        1,
+        "{committed:#}"
+    );
+    assert_eq!(committed["integrated"][0], "landed");
+    assert_eq!(committed["skipped"][0]["name"], "odd");
+    assert_eq!(uncommitted["uncommitted"], true);
+    conforms("ls --conflicts --json", &[committed, uncommitted]);
+}
+
+#[test]
+fn merge_matches_the_contract() {
+    let (env, repo) = setup();
+    let wt = |name: &str| repo.parent().unwrap().join("app-worktrees").join(name);
+    env.ok(&repo, &["add", "feat", "--task", "Build it"]);
+    env.commit(&wt("feat"), "f.txt", "f\n");
+    env.commit(&repo, "m.txt", "m\n");
+    let plan = env.json(&repo, &["merge", "feat", "--dry-run", "--json"]);
+    assert_eq!(plan["dry_run"], true);
+    let done = env.json(&repo, &["merge", "feat", "--json"]);
+    assert_eq!(done["landed"], true);
+    assert_eq!(done["removed"], true);
+    assert_eq!(done["moved"], "worktree");
+    // Nothing to land: integrated already, kept.
+    env.ok(&repo, &["add", "fresh"]);
+    let nothing = env.json(&repo, &["merge", "fresh", "--keep", "--rebase", "--json"]);
+    assert_eq!(nothing["integrated"], true);
+    assert!(nothing["new"].is_null());
+    // A refusal is the JSON error on stderr, with the kind's exit code.
+    env.ok(&repo, &["add", "dirty"]);
+    std::fs::write(wt("dirty").join("x.txt"), "x\n").unwrap();
+    let out = env.run(&repo, &["merge", "dirty", "--json"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.is_empty());
+    assert_eq!(json_error(&out)["error"]["kind"], "refused");
+    conforms("merge --json", &[plan, done, nothing]);
 }

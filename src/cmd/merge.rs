@@ -57,7 +57,13 @@ pub fn run(args: &Merge) -> Result<()> {
     let removed = if args.keep {
         false
     } else {
-        super::rm::remove_landed(&ctx, plan.slot.clone(), false).map_err(|e| {
+        // Landed elsewhere than its base: that is where removal must find the work.
+        let mut slot = plan.slot.clone();
+        if slot.base != plan.into {
+            slot.base = plan.into.clone();
+            crate::slot::save(&ctx.repo.common_dir, &slot)?;
+        }
+        super::rm::remove_landed(&ctx, slot, false).map_err(|e| {
             let what = match landed.new {
                 Some(new) => format!(
                     "{} landed on {} as {}",

@@ -147,16 +147,15 @@ fn forget(repo: &Repo, slot: &Slot) -> Result<()> {
     git::run(cmd)?;
     // A branch made by an `add` that never finished holds no commits of its own; a `rm` that
     // was cut short had decided to delete it (`created_branch` then says so) when merged.
-    if !keep_branch && let Some(tip) = repo.resolve(&format!("refs/heads/{}", slot.branch)) {
-        let base = repo.resolve(&slot.base);
-        let own = base
-            .map(|b| repo.count_unique(tip, &[b]).unwrap_or(1))
-            .unwrap_or(1);
-        if own == 0 {
-            let mut cmd = repo.git();
-            cmd.args(["branch", "-D", "--", &slot.branch]);
-            let _ = git::run(cmd);
-        }
+    // Integrated as `rm` sees it: merged, squashed or rebased into the base or its upstream.
+    if !keep_branch
+        && let Ok(Some(verdict)) =
+            crate::land::integration::of_branch(repo, &slot.branch, &slot.base)
+        && verdict.is_integrated()
+    {
+        let mut cmd = repo.git();
+        cmd.args(["branch", "-D", "--", &slot.branch]);
+        let _ = git::run(cmd);
     }
     drop(lock);
     if slot.state == State::Creating {

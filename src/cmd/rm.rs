@@ -233,24 +233,10 @@ fn branch_fate(
         && !args.keep_branch
     {
         // Not integrated, but maybe pushed: commits on the branch's own upstream are safe.
-        let tip = repo.resolve(&format!("refs/heads/{}", slot.branch));
-        let upstream_name = repo.upstream(&slot.branch);
-        let hidden: Vec<_> = [repo.resolve(&slot.base)]
-            .into_iter()
-            .chain(missing.targets.iter().skip(1).map(|t| repo.resolve(t)))
-            .chain([upstream_name.as_deref().and_then(|u| repo.resolve(u))])
-            .flatten()
-            .collect();
-        let unsaved = match tip {
-            Some(tip) => repo.count_unique(tip, &hidden)?,
-            None => 0,
-        };
-        if unsaved > 0 {
-            let where_ = match &upstream_name {
-                Some(up) => format!("; {unsaved} of them are not on its upstream {up} either"),
-                None => "; it has no upstream".to_string(),
-            };
-            losses.push(missing.describe(&slot.branch, &where_));
+        let upstream = repo.upstream(&slot.branch);
+        if let Some(loss) = integration::refusal(repo, &slot.branch, missing, upstream.as_deref())?
+        {
+            losses.push(loss);
         }
     }
     if let Some(why) = &merged
@@ -267,7 +253,7 @@ fn branch_fate(
     } else if merged.is_some() {
         "kept: git-agent did not create it (delete it with --delete-branch)".to_string()
     } else {
-        format!("kept: not integrated into {}", slot.base)
+        format!("kept: not merged into {}", slot.base)
     };
     Ok(BranchFate::Keep(why))
 }

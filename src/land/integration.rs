@@ -46,9 +46,9 @@ impl How {
     /// Completes "integrated into main: ...".
     pub fn describe(self) -> &'static str {
         match self {
-            How::Ancestor => "its commits are in its history",
+            How::Ancestor => "every commit of the branch is on it",
             How::Content => "merging the branch would change nothing",
-            How::Patches => "every commit's patch is in it (git cherry)",
+            How::Patches => "every commit's patch is on it (git cherry)",
         }
     }
 }
@@ -80,8 +80,6 @@ pub struct Missing {
     pub targets: Vec<String>,
     /// Commits on the branch that are in none of the targets' history.
     pub commits: usize,
-    /// The first of them, newest first: abbreviated id and subject.
-    pub sample: Vec<String>,
     /// Files whose branch version the first target lacks (merging would change them).
     pub files: Vec<String>,
     /// Whether patch ids were compared too (see the module's notes).
@@ -89,41 +87,97 @@ pub struct Missing {
 }
 
 impl Missing {
-    /// "2 commit(s) not in main nor in origin/main (checked ...): ..." for refusals, with
-    /// `note` before the list of commits.
-    pub fn describe(&self, branch: &str, note: &str) -> String {
-        let mut text = format!(
-            "branch {branch} has {} commit(s) not in {}",
-            self.commits,
-            self.targets.join(" nor in ")
-        );
-        let mut how = vec!["ancestry", "merge result"];
+    /// What was compared, for messages: "ancestry, merge result, patch ids".
+    pub fn checked(&self) -> &'static str {
         if self.patches_checked {
-            how.push("patch ids");
+            "ancestry, merge result, patch ids"
+        } else {
+            "ancestry, merge result"
         }
-        text.push_str(&format!(" (checked: {})", how.join(", ")));
-        if !self.files.is_empty() {
-            text.push_str(&format!(
-                "; merging it would change {}",
-                sample(&self.files, 5)
-            ));
-        }
-        text.push_str(note);
-        text.push(':');
-        for line in &self.sample {
-            text.push_str(&format!("\n        {line}"));
-        }
-        if self.commits > self.sample.len() {
-            text.push_str(&format!(
-                "\n        ... and {} more",
-                self.commits - self.sample.len()
-            ));
-        }
-        text
     }
 }
 
-/// How many commits `Missing::sample` holds.
+/// Why removing `branch` would lose work, for `rm`'s refusal: its commits that are neither
+/// integrated into the targets nor on its own upstream (pushed), how that was checked and
+/// which files merging would change. `None` when every such commit is on the upstream.
+pub fn refusal(
+    repo: &crate::git::Repo,
+    branch: &str,
+    missing: &Missing,
+    upstream: Option<&str>,
+) -> Result<Option<String>> {
+    let Some(tip) = resolve(&repo.gix, &format!("refs/heads/{branch}")) else {
+        return Ok(None);
+    };
+    let mut hidden: Vec<ObjectId> = missing
+        .targets
+        .iter()
+        .filter_map(|t| resolve(&repo.gix, t))
+        .collect();
+    hidden.extend(upstream.and_then(|u| resolve(&repo.gix, u)));
+    let mut unsaved = Vec::new();
+    for info in repo.gix.rev_walk([tip]).with_hidden(hidden).all()? {
+        unsaved.push(info?.id);
+    }
+    if unsaved.is_empty() {
+        return Ok(None);
+    }
+    // Commits whose patch the base has (a partial cherry-pick) are not what is missing.
+    let picked: Vec<String> = match missing.targets.first() {
+        Some(target) => {
+            let mut cmd = repo.git();
+            cmd.args(["cherry", target, &format!("refs/heads/{branch}")]);
+            crate::git::run(cmd)
+                .map(|text| {
+                    text.lines()
+                        .filter_map(|l| l.strip_prefix("- "))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    let (in_base, not_in_base): (Vec<ObjectId>, Vec<ObjectId>) = unsaved
+        .iter()
+        .partition(|id| picked.iter().any(|p| *p == id.to_string()));
+    let mut text = format!(
+        "branch {branch} has {} commit(s) not merged into {}{} (checked: {})",
+        unsaved.len(),
+        missing.targets.join(" nor into "),
+        match upstream {
+            Some(up) => format!(" nor on its upstream {up}"),
+            None => " and it has no upstream".to_string(),
+        },
+        missing.checked()
+    );
+    if !missing.files.is_empty() {
+        text.push_str(&format!(
+            "; merging it would change {}",
+            sample(&missing.files, 5)
+        ));
+    }
+    text.push(':');
+    for id in not_in_base.iter().take(SAMPLE) {
+        text.push_str(&format!("\n        {}", describe_commit(&repo.gix, *id)));
+    }
+    if not_in_base.len() > SAMPLE {
+        text.push_str(&format!(
+            "\n        ... and {} more",
+            not_in_base.len() - SAMPLE
+        ));
+    }
+    if !in_base.is_empty() {
+        text.push_str(&format!(
+            "\n        ({} more whose patch {} has already)",
+            in_base.len(),
+            missing.targets[0]
+        ));
+    }
+    Ok(Some(text))
+}
+
+/// How many commits a refusal lists.
 const SAMPLE: usize = 5;
 
 /// The targets for a base: the base itself and, when it is a local branch with an upstream
@@ -156,6 +210,20 @@ pub fn of_branch(repo: &crate::git::Repo, branch: &str, base: &str) -> Result<Op
     check(&repo.gix, &repo.main_worktree, tip, &targets).map(Some)
 }
 
+/// Whether an integrated branch ever had work of its own that landed, rather than being a
+/// slot's fresh branch with no commits yet (which is trivially "integrated"): found by
+/// content or patches, or reachable from the base after commits were made on it (its reflog
+/// has more than the entry that created it).
+pub fn landed_work(repo: &crate::git::Repo, branch: &str, how: How) -> bool {
+    match how {
+        How::Content | How::Patches => true,
+        How::Ancestor => {
+            let log = repo.common_dir.join("logs/refs/heads").join(branch);
+            std::fs::read_to_string(log).is_ok_and(|text| text.lines().count() > 1)
+        }
+    }
+}
+
 fn resolve(repo: &gix::Repository, rev: &str) -> Option<ObjectId> {
     let id = repo.rev_parse_single(rev).ok()?;
     id.object().ok()?.peel_to_commit().ok().map(|c| c.id)
@@ -181,11 +249,8 @@ pub fn check(
         .with_hidden(targets.iter().map(|t| t.id))
         .all()?;
     for info in walk.by_ref() {
-        let info = info?;
+        info?;
         missing.commits += 1;
-        if missing.sample.len() < SAMPLE {
-            missing.sample.push(describe_commit(repo, info.id));
-        }
     }
     if missing.commits == 0 {
         // Reachable from the union of the targets means reachable from one of them.

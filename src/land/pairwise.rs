@@ -64,14 +64,17 @@ pub fn report(repo: &Repo, slots: &[Slot], uncommitted: bool) -> Result<Report> 
             continue;
         };
         let mut tip = branch_tip.to_string();
+        let mut uncommitted_work = false;
         if uncommitted && slot.path.is_dir() {
             let index = gix::open(&slot.path)
                 .map(|r| r.index_path())
                 .unwrap_or_else(|_| slot.path.join(".git/index"));
-            tip = forecast::worktree_commit(&slot.path, &index, &scratch)?;
+            let with_changes = forecast::worktree_commit(&slot.path, &index, &scratch)?;
+            uncommitted_work = with_changes != tip;
+            tip = with_changes;
         }
         // Uncommitted changes are work to land even on an integrated branch.
-        if state.integrated.is_some() && tip == branch_tip.to_string() {
+        if state.integrated.is_some() && !uncommitted_work {
             report.integrated.push(slot.name.clone());
             continue;
         }
@@ -277,7 +280,7 @@ impl Report {
             })
             .collect();
         json!({
-            "version": 1,
+            "version": 2,
             "uncommitted": self.uncommitted,
             "slots": slots,
             "pairs": pairs,

@@ -24,13 +24,16 @@ pub struct Readiness {
     pub error: Option<String>,
 }
 
+/// A slot's readiness so far, and the (base, tip) pair still to forecast.
+type Partial = (Readiness, Option<(String, String)>);
+
 /// The readiness of every slot, in order.
 pub fn of_slots(repo: &Repo, slots: &[Slot]) -> Vec<Readiness> {
     let sync = repo.gix.clone().into_sync();
     let dir = repo.main_worktree.as_path();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let next = AtomicUsize::new(0);
-    let found: Vec<Mutex<(Readiness, Option<(String, String)>)>> = slots
+    let found: Vec<Mutex<Partial>> = slots
         .iter()
         .map(|_| Mutex::new((Readiness::default(), None)))
         .collect();
@@ -49,7 +52,7 @@ pub fn of_slots(repo: &Repo, slots: &[Slot]) -> Vec<Readiness> {
             });
         }
     });
-    let mut states: Vec<(Readiness, Option<(String, String)>)> = found
+    let mut states: Vec<Partial> = found
         .into_iter()
         .map(|cell| cell.into_inner().unwrap_or_default())
         .collect();
@@ -84,7 +87,7 @@ fn integration_of(
     repo: &gix::Repository,
     dir: &std::path::Path,
     slot: &Slot,
-) -> (Readiness, Option<(String, String)>) {
+) -> Partial {
     let mut out = Readiness::default();
     let Ok(tip) = repo.rev_parse_single(format!("refs/heads/{}", slot.branch).as_str()) else {
         out.error = Some(format!("branch {} does not exist", slot.branch));

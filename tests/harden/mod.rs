@@ -318,3 +318,52 @@ pub fn branches(env: &Env, repo: &Path) -> BTreeSet<String> {
     .map(str::to_string)
     .collect()
 }
+
+/// What a user sees of the repositories under the temp dir: every file with its content and
+/// mode (git's internals left out), and per worktree in `worktrees` its HEAD, index entries
+/// and `git status`, and every ref. Left out is what git rewrites without changing anything a
+/// user sees, and what a rollback cannot (and need not) take back: objects, reflogs,
+/// `ORIG_HEAD`, the index files' bytes (their stat data); and lock files.
+pub fn user_state(env: &Env, worktrees: &[&Path]) -> BTreeMap<String, String> {
+    let internal = |rel: &str| {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        only_lock_files(rel)
+            || rel.starts_with("pause-")
+            || rel.ends_with("/agent/merge.lock")
+            || rel.contains(".git/objects")
+            || rel.contains(".git/logs")
+            || (rel.contains(".git/worktrees/") && rel.contains("/logs"))
+            || matches!(
+                name,
+                "ORIG_HEAD" | "AUTO_MERGE" | "index" | "COMMIT_EDITMSG" | "FETCH_HEAD"
+            )
+    };
+    let mut state = snapshot(&env.root(), &internal);
+    for dir in worktrees {
+        let key = dir
+            .strip_prefix(env.root())
+            .unwrap_or(dir)
+            .display()
+            .to_string();
+        let git = |args: &[&str]| env.git(dir, args);
+        state.insert(
+            format!("{key} :HEAD"),
+            git(&["rev-parse", "--symbolic-full-name", "HEAD"]),
+        );
+        state.insert(format!("{key} :index"), git(&["ls-files", "-s"]));
+        state.insert(
+            format!("{key} :status"),
+            git(&[
+                "status",
+                "--porcelain=v1",
+                "--ignored=matching",
+                "--untracked-files=all",
+            ]),
+        );
+        state.insert(
+            format!("{key} :refs"),
+            git(&["for-each-ref", "--format=%(refname) %(objectname)"]),
+        );
+    }
+    state
+}

@@ -65,6 +65,25 @@ pub(super) fn check_slots(report: &mut Report, repo: &Repo, registry: Option<&re
         if report.findings.len() > before {
             bad += 1;
         }
+        // A landed branch is not a problem, only a hint that the slot can go.
+        if s.state == State::Ready && s.path.exists() {
+            use crate::land::integration::{self, Verdict};
+            if let Ok(Some(Verdict::Integrated { into, how })) =
+                integration::of_branch(repo, &s.branch, &s.base)
+                && integration::landed_work(repo, &s.branch, how)
+            {
+                report.slot(
+                    &s.name,
+                    Level::Info,
+                    format!(
+                        "its branch {} is integrated into {into} ({}); the slot can go",
+                        s.branch,
+                        how.describe()
+                    ),
+                    Some(format!("git agent rm {}", s.name)),
+                );
+            }
+        }
     }
     check_other_worktrees(report, repo, &slots);
     if slots.is_empty() {

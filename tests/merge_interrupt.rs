@@ -1,0 +1,237 @@
+//! `merge` interrupted or failing at every step of its transaction, and while its children
+//! run (git rebase, a test command, an `after` command), leaves the branch, the slot and the
+//! base, with the main worktree's own uncommitted changes, exactly as they were: a snapshot of
+//! what the user sees is the same before and after. Stopped while the slot is being removed,
+//! after the landing, the landing stands and `rm` finishes the removal.
+//!
+//! The binary is stopped at a named step with the test hooks of `txn.rs`, or by a child that
+//! reports its process group and waits, so no test relies on timing.
+
+mod harden;
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use harden::{Paused, diff, user_state};
+use support::{Env, text};
+
+/// The steps of the landing transaction, in order.
+const STEPS: &[&str] = &["lock", "rebase", "test", "land", "after"];
+/// The steps of the removal that follows (those of `rm`).
+const REMOVAL_STEPS: &[&str] = &["mark", "services", "worktree", "branch", "release"];
+
+/// A child's shell line that reports the process group to the test and waits to be killed
+/// (`exec`: a signal that came before a forked `sleep` started would leave it holding the
+/// output pipes open).
+const WAIT: &str =
+    "read -r _ _ _ _ g _ < /proc/$$/stat; echo $g > \"$GIT_AGENT_TEST_PAUSE_FILE\"; exec sleep 60";
+
+struct Fixture {
+    env: Env,
+    repo: PathBuf,
+    slot: PathBuf,
+}
+
+/// A slot `a` with two commits, main moved on (so the landing rebases), approved `[merge]`
+/// commands, and an uncommitted change of the user's own in the main worktree.
+fn fixture(test: &str, after: &str) -> Fixture {
+    let env = Env::new();
+    let repo = env.repo("app");
+    env.commit(
+        &repo,
+        ".git-agent.toml",
+        &format!("[merge]\ntest = [{test:?}]\nafter = [{after:?}]\n"),
+    );
+    env.ok(&repo, &["approve"]);
+    let slot = PathBuf::from(env.ok(&repo, &["add", "a"]).trim());
+    env.commit(&slot, "a1.txt", "1\n");
+    env.commit(&slot, "a2.txt", "2\n");
+    env.commit(&repo, "m.txt", "m\n");
+    std::fs::write(repo.join("README"), "my own change, not committed\n").unwrap();
+    Fixture { env, repo, slot }
+}
+
+impl Fixture {
+    fn state(&self) -> BTreeMap<String, String> {
+        user_state(&self.env, &[&self.repo, &self.slot])
+    }
+
+    fn assert_unchanged(&self, before: &BTreeMap<String, String>, what: &str) {
+        let d = diff(before, &self.state());
+        assert!(d.is_empty(), "{what} left changes behind:\n{d}");
+        assert!(
+            !self
+                .env
+                .git(&self.slot, &["status"])
+                .contains("rebase in progress"),
+            "{what}: a rebase is left in progress"
+        );
+        harden::assert_consistent(&self.env, &[&self.repo]);
+    }
+}
+
+#[test]
+fn every_step_in_the_landing_sources_is_covered() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/land");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        for piece in text.split(".step(\"").skip(1) {
+            found.push(piece.split('"').next().unwrap().to_string());
+        }
+    }
+    assert!(found.len() >= STEPS.len(), "{found:?}");
+    for step in found {
+        assert!(
+            STEPS.contains(&step.as_str()),
+            "step '{step}' of src/land is not covered here"
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_at_each_step_changes_nothing() {
+    for step in STEPS {
+        let f = fixture("true", "true");
+        let before = f.state();
+        let done = Paused::start(&f.env, &f.repo, &["merge", "a"], step, &[]).signal("INT");
+        assert_eq!(
+            done.status.code(),
+            Some(130),
+            "step {step}: {}",
+            done.stderr
+        );
+        assert!(
+            done.stderr.contains("interrupted"),
+            "step {step}: {}",
+            done.stderr
+        );
+        assert!(done.stdout.is_empty(), "step {step}: {}", done.stdout);
+        f.assert_unchanged(&before, &format!("SIGINT at merge step {step}"));
+        // And the merge still works afterwards.
+        let stderr = f.env.fails(&f.repo, &["merge", "a"], 0);
+        assert!(
+            stderr.contains("landed a on main"),
+            "after step {step}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_failure_at_each_step_changes_nothing() {
+    for step in STEPS {
+        let f = fixture("true", "true");
+        let before = f.state();
+        let out = f
+            .env
+            .cmd(&f.repo)
+            .args(["merge", "a"])
+            .env("GIT_AGENT_TEST_FAIL_AT", step)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "step {step}: {stderr}");
+        assert!(
+            stderr.contains(&format!("test failure injected at step '{step}'")),
+            "{stderr}"
+        );
+        f.assert_unchanged(&before, &format!("a failure at merge step {step}"));
+    }
+}
+
+#[test]
+fn sigterm_and_sighup_change_nothing() {
+    for (signal, step) in [("TERM", "land"), ("HUP", "after"), ("TERM", "test")] {
+        let f = fixture("true", "true");
+        let before = f.state();
+        let done = Paused::start(&f.env, &f.repo, &["merge", "a"], step, &[]).signal(signal);
+        assert_eq!(
+            done.status.code(),
+            Some(130),
+            "SIG{signal} at {step}: {}",
+            done.stderr
+        );
+        f.assert_unchanged(&before, &format!("SIG{signal} at merge step {step}"));
+    }
+}
+
+#[test]
+fn ctrl_c_while_the_test_command_runs_changes_nothing() {
+    let f = fixture(WAIT, "true");
+    let before = f.state();
+    let done = Paused::start(&f.env, &f.repo, &["merge", "a"], "none", &[]).signal("INT");
+    assert_eq!(done.status.code(), Some(130), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("git-agent: test [1/1]"),
+        "{}",
+        done.stderr
+    );
+    assert!(
+        done.stderr.contains("undone: put branch a back"),
+        "{}",
+        done.stderr
+    );
+    f.assert_unchanged(&before, "SIGINT while the test command ran");
+}
+
+#[test]
+fn ctrl_c_while_an_after_command_runs_changes_nothing() {
+    let f = fixture("true", WAIT);
+    let before = f.state();
+    let done = Paused::start(&f.env, &f.repo, &["merge", "a"], "none", &[]).signal("INT");
+    assert_eq!(done.status.code(), Some(130), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("undone: moved main back"),
+        "{}",
+        done.stderr
+    );
+    f.assert_unchanged(&before, "SIGINT while the after command ran");
+}
+
+#[test]
+fn ctrl_c_while_git_rebases_changes_nothing() {
+    // A pre-rebase hook in the slot's repository holds git rebase at its start.
+    let f = fixture("true", "true");
+    let hook = f.repo.join(".git/hooks/pre-rebase");
+    std::fs::write(&hook, format!("#!/bin/sh\n{WAIT}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = f.state();
+    let done = Paused::start(&f.env, &f.repo, &["merge", "a"], "none", &[]).signal("INT");
+    assert_eq!(done.status.code(), Some(130), "{}", done.stderr);
+    f.assert_unchanged(&before, "SIGINT while git rebase ran");
+}
+
+#[test]
+fn stopped_while_the_slot_is_removed_the_landing_stands_and_rm_finishes() {
+    for step in REMOVAL_STEPS {
+        let f = fixture("true", "true");
+        let done = Paused::start(&f.env, &f.repo, &["merge", "a"], step, &[]).signal("INT");
+        assert_eq!(
+            done.status.code(),
+            Some(130),
+            "step {step}: {}",
+            done.stderr
+        );
+        assert!(
+            done.stderr.contains("landed a on main"),
+            "step {step}: {}",
+            done.stderr
+        );
+        let log = f.env.git(&f.repo, &["log", "-1", "--format=%s", "main"]);
+        assert_eq!(log.trim(), "a", "step {step}: the landing must stand");
+        assert_eq!(
+            std::fs::read_to_string(f.repo.join("README")).unwrap(),
+            "my own change, not committed\n"
+        );
+        let stderr = f.env.fails(&f.repo, &["rm", "a"], 0);
+        assert!(stderr.contains("removed slot a"), "step {step}: {stderr}");
+        assert!(!f.slot.exists());
+        assert!(
+            !harden::branches(&f.env, &f.repo).contains("a"),
+            "step {step}"
+        );
+        harden::assert_consistent(&f.env, &[&f.repo]);
+    }
+}
