@@ -242,6 +242,10 @@ pub struct Merge {
     /// Run the repository's `[merge]` commands this once without approval
     #[arg(long, short)]
     pub yes: bool,
+    /// Stop the processes still running in the slot first: SIGTERM, then SIGKILL after 3 s
+    /// (the command itself and the shell or agent that runs it are never stopped)
+    #[arg(long)]
+    pub kill: bool,
     /// Print what would be done, change nothing
     #[arg(long, short = 'n')]
     pub dry_run: bool,

@@ -8,8 +8,8 @@
 //! | 2    | `usage`       | the command line is wrong                                            |
 //! | 3    | `refused`     | refused because work would be lost; the message names the flag      |
 //! | 4    | `busy`        | another git-agent command is working on that slot right now          |
-//! | 5    | `conflict`    | `merge`: the branch does not merge cleanly into its base; nothing changed |
-//! | 6    | `test_failed` | `merge`: a `[merge] test` command failed; nothing changed            |
+//! | 5    | `conflict`    | `merge`: the branch does not merge cleanly into its base; unchanged  |
+//! | 6    | `test_failed` | `merge`: a `[merge] test` command failed; nothing was changed        |
 //! | 127  | `not_found`   | the program to run (`exec`, `add -- CMD`) was not found              |
 //! | 126  | `cannot_run`  | the program to run was found but could not be started                |
 //! | 130  | `interrupted` | Ctrl-C, SIGTERM or SIGHUP; what was done was undone                  |
@@ -41,6 +41,16 @@ pub const EXIT_STATUSES: &[(i32, &str, &str)] = &[
         4,
         "busy",
         "another git-agent command is working on that slot right now",
+    ),
+    (
+        5,
+        "conflict",
+        "`merge`: the branch does not merge cleanly into its base; nothing was changed",
+    ),
+    (
+        6,
+        "test_failed",
+        "`merge`: a `[merge] test` command failed; nothing was changed",
     ),
     (
         126,
@@ -266,6 +276,8 @@ mod tests {
             Kind::Usage,
             Kind::Refused,
             Kind::Busy,
+            Kind::Conflict,
+            Kind::TestFailed,
             Kind::CannotRun,
             Kind::NotFound,
             Kind::Interrupted,

@@ -48,6 +48,20 @@ pub fn run(args: &Merge) -> Result<()> {
         }
         return output::print(&plan.describe(args.keep));
     }
+    // Nothing may run in the slot while its files are rebased under it, nor be cut off when it
+    // goes; `--kill` stops what does.
+    crate::procs::clear_slot(&[(&plan.slot.name, &plan.slot.path)], args.kill, false).map_err(
+        |e| match e.downcast_ref::<crate::error::Failure>() {
+            // `merge` has no --force: it does not rebase files under a running program.
+            Some(f) => crate::error::fail(
+                f.kind,
+                f.message
+                    .replace(", or --force to go ahead while they run", "")
+                    .replace("nothing was removed", "nothing was changed"),
+            ),
+            None => e,
+        },
+    )?;
     let envs = envs(&ctx, &plan.slot);
     let landed = landing::land(&ctx.repo, &plan, &envs)?;
     if let Some(moved) = &landed.moved {
@@ -63,7 +77,7 @@ pub fn run(args: &Merge) -> Result<()> {
             slot.base = plan.into.clone();
             crate::slot::save(&ctx.repo.common_dir, &slot)?;
         }
-        super::rm::remove_landed(&ctx, slot, false).map_err(|e| {
+        super::rm::remove_landed(&ctx, slot, args.kill).map_err(|e| {
             let what = match landed.new {
                 Some(new) => format!(
                     "{} landed on {} as {}",
