@@ -193,6 +193,14 @@ fn ls_matches_the_contract() {
     let (env, repo) = setup();
     env.ok(&repo, &["add", "feat", "--task", "Build it"]);
     env.ok(&repo, &["add", "other"]);
+    // A slot whose branch would conflict with main.
+    env.ok(&repo, &["add", "clash"]);
+    env.commit(
+        &repo.parent().unwrap().join("app-worktrees/clash"),
+        "README",
+        "clash\n",
+    );
+    env.commit(&repo, "README", "main\n");
     // Worktrees that are not slots: one by plain `git worktree add`, one where Claude Code
     // puts its own, and one on a detached HEAD.
     let plain = env.root().join("plain-wt");
@@ -234,7 +242,7 @@ fn ls_matches_the_contract() {
             .cloned()
             .collect()
     };
-    assert_eq!(kind(&full, "slot").len(), 2);
+    assert_eq!(kind(&full, "slot").len(), 3);
     assert_eq!(kind(&full, "worktree").len(), 3);
     assert!(quick[0]["git"].is_null());
     let empty_repo = env.repo("empty");
@@ -380,6 +388,7 @@ fn commands_that_change_something_print_json() {
     assert!(dir.join("git-agent.1").is_file());
     assert!(man["pages"].as_array().unwrap().len() > 10);
     conforms("install-man --json", &[man]);
+}
 
 #[test]
 fn ls_conflicts_matches_the_contract() {
@@ -418,12 +427,20 @@ fn ls_conflicts_matches_the_contract() {
 fn merge_matches_the_contract() {
     let (env, repo) = setup();
     let wt = |name: &str| repo.parent().unwrap().join("app-worktrees").join(name);
+    env.commit(
+        &repo,
+        ".git-agent.toml",
+        "[merge]\ntest = [\"true\"]\nafter = [\"true\"]\n",
+    );
     env.ok(&repo, &["add", "feat", "--task", "Build it"]);
     env.commit(&wt("feat"), "f.txt", "f\n");
     env.commit(&repo, "m.txt", "m\n");
     let plan = env.json(&repo, &["merge", "feat", "--dry-run", "--json"]);
     assert_eq!(plan["dry_run"], true);
-    let done = env.json(&repo, &["merge", "feat", "--json"]);
+    assert_eq!(plan["unapproved"].as_array().unwrap().len(), 2);
+    let done = env.json(&repo, &["merge", "feat", "--yes", "--json"]);
+    assert_eq!(done["tested"][0], "true");
+    assert_eq!(done["after_ran"][0], "true");
     assert_eq!(done["landed"], true);
     assert_eq!(done["removed"], true);
     assert_eq!(done["moved"], "worktree");

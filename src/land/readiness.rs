@@ -83,11 +83,7 @@ pub fn of_slots(repo: &Repo, slots: &[Slot]) -> Vec<Readiness> {
 }
 
 /// The slot's integration, and the (base, tip) pair to forecast when it is not integrated.
-fn integration_of(
-    repo: &gix::Repository,
-    dir: &std::path::Path,
-    slot: &Slot,
-) -> Partial {
+fn integration_of(repo: &gix::Repository, dir: &std::path::Path, slot: &Slot) -> Partial {
     let mut out = Readiness::default();
     let Ok(tip) = repo.rev_parse_single(format!("refs/heads/{}", slot.branch).as_str()) else {
         out.error = Some(format!("branch {} does not exist", slot.branch));
