@@ -23,8 +23,9 @@ pub fn command() -> clap::Command {
     long_about = "git-agent gives every parallel coding agent a slot: a linked git worktree on its own \
                   branch, with its own dev-server ports, database, Redis key prefix and Compose project \
                   name, written into the slot's .env.local and exported when you cd into it.",
-    after_help = "Run as `git agent <command>`. `git agent --help` opens the man page.",
-    max_term_width = 100
+    after_help = "Run as `git agent <command>`. `git agent --help` and `git agent help <command>` open the man pages.",
+    max_term_width = 100,
+    disable_help_subcommand = true
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -76,9 +77,17 @@ pub enum Command {
     Init(Init),
     /// Install the man pages next to the binary, where `man` and `git agent --help` find them
     InstallMan(InstallMan),
+    /// Open the man page of git-agent or of a command (`-h` prints the built-in help)
+    Help(Help),
     /// Run by the shell hook when the shell enters, leaves or switches slots
     #[command(hide = true)]
     HookEnv(HookEnv),
+}
+
+#[derive(Debug, Args)]
+pub struct Help {
+    /// The command whose page to open (default: git-agent's own)
+    pub command: Option<String>,
 }
 
 #[derive(Debug, Args)]

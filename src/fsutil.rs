@@ -25,6 +25,12 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     write_file(path, bytes, mode, true)
 }
 
+/// Like [`write_atomic`], readable by all (0644): for files git-agent generates and can write
+/// again at any time (man pages), so not worth an fsync.
+pub fn write_generated(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_file(path, bytes, 0o644, false)
+}
+
 fn write_file(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> Result<()> {
     let dir = path
         .parent()

@@ -78,6 +78,8 @@ fn slot_dir(repo: &Path, slot: &str) -> PathBuf {
 fn a_healthy_repository_has_no_errors() {
     let env = Env::new();
     let repo = env.repo("app");
+    let pages = env.root().join("man/man1");
+    env.ok(&repo, &["install-man", "--dir", pages.to_str().unwrap()]);
     env.ok(&repo, &["add", "feat"]);
     let (code, json, stderr) = doctor(&env, &repo);
     assert_eq!(code, 0, "{json:#}\n{stderr}");
@@ -102,7 +104,12 @@ fn a_healthy_repository_has_no_errors() {
     );
 
     // The human form: one line per finding, the fix under it; data on stdout.
-    let out = env.run(&repo, &["doctor"]);
+    let out = env
+        .cmd(&repo)
+        .arg("doctor")
+        .env_remove("MANPATH")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let report = text(&out.stdout);
     assert!(
@@ -113,6 +120,10 @@ fn a_healthy_repository_has_no_errors() {
     );
     assert!(
         report.contains("   fix: echo 'eval \"$(git agent init"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("ok       man: man pages in {}", pages.display())),
         "{report}"
     );
     assert!(

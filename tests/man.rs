@@ -144,11 +144,37 @@ fn install_man_makes_git_agent_help_open_the_page() {
 fn install_man_to_a_chosen_directory() {
     let env = Env::new();
     let dir = env.root().join("pages");
+    let man_finding = || {
+        let out = env
+            .cmd(&env.root())
+            .args(["doctor", "--json"])
+            .env_remove("MANPATH")
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == "man")
+            .cloned()
+            .unwrap()
+    };
+    // Before: doctor says `--help` will find no page, and how to fix it.
+    let before = man_finding();
+    assert_eq!(before["level"], "warning");
+    assert!(
+        before["fix"]
+            .as_str()
+            .unwrap()
+            .contains("git agent install-man")
+    );
     env.ok(
         &env.root(),
         &["install-man", "--dir", dir.to_str().unwrap()],
     );
     assert!(dir.join("git-agent-rm.1").is_file());
+    assert_eq!(man_finding()["level"], "ok");
     let blocker = env.root().join("file");
     std::fs::write(&blocker, "").unwrap();
     let err = env.fails(
@@ -205,4 +231,76 @@ fn exit_statuses_are_documented_in_help_and_pages() {
         shown.contains("EXIT STATUS") && shown.contains("127 (not_found)"),
         "{shown}"
     );
+}
+
+/// Right after installing (the binary in `<prefix>/bin`, as `cargo install` puts it) and
+/// adding the one init line, with no other step, `git agent --help` opens the page in bash,
+/// zsh and fish, `git agent help CMD` opens the command's, and `-h` stays the built-in help.
+/// With MANPATH set (man then searches only there) the init line adds the pages' place to it.
+#[test]
+fn help_opens_the_page_right_after_install_and_the_init_line() {
+    for (shell, manpath) in [
+        ("bash", None),
+        ("zsh", None),
+        ("fish", None),
+        ("bash", Some("/usr/share/man")),
+    ] {
+        let env = Env::new();
+        let prefix = env.root().join("prefix");
+        std::fs::create_dir_all(prefix.join("bin")).unwrap();
+        std::fs::copy(support::bin(), prefix.join("bin/git-agent")).unwrap();
+        let home = env.root().join("home");
+        let init = match shell {
+            "bash" => (home.join(".bashrc"), "eval \"$(git agent init bash)\"\n"),
+            "zsh" => (home.join(".zshrc"), "eval \"$(git agent init zsh)\"\n"),
+            _ => (
+                env.root().join("config/fish/config.fish"),
+                "git agent init fish | source\n",
+            ),
+        };
+        std::fs::create_dir_all(init.0.parent().unwrap()).unwrap();
+        std::fs::write(&init.0, init.1).unwrap();
+        let path = format!(
+            "{}:/usr/local/bin:/usr/bin:/bin",
+            prefix.join("bin").display()
+        );
+        let run = |line: &str| {
+            let mut cmd = Command::new(shell);
+            env.isolate(&mut cmd);
+            cmd.args(["-i", "-c", line])
+                .current_dir(env.root())
+                .env("PATH", &path)
+                .env_remove("ZDOTDIR")
+                .env("MANPAGER", "cat")
+                .env("PAGER", "cat")
+                .env("MANWIDTH", "100")
+                .stdin(std::process::Stdio::null());
+            match manpath {
+                Some(m) => cmd.env("MANPATH", m),
+                None => cmd.env_remove("MANPATH"),
+            };
+            cmd.output().unwrap()
+        };
+        let out = run("git agent --help");
+        let shown = text(&out.stdout);
+        assert!(
+            out.status.success() && shown.contains("NAME") && shown.contains("EXIT STATUS"),
+            "{shell} {manpath:?}: git agent --help: {shown}\n{}",
+            text(&out.stderr)
+        );
+        assert!(!text(&out.stderr).contains("No manual entry"));
+        let out = run("git agent help add");
+        let shown = text(&out.stdout);
+        assert!(
+            shown.contains("git-agent-add") && shown.contains("--no-cd"),
+            "{shell}: {shown}"
+        );
+        let out = run("git agent -h");
+        let shown = text(&out.stdout);
+        assert!(
+            shown.starts_with("A slot per parallel coding agent") && shown.contains("Usage:"),
+            "{shell}: {shown}"
+        );
+        assert!(prefix.join("share/man/man1/git-agent-rm.1").is_file());
+    }
 }

@@ -17,6 +17,7 @@ mod cd;
 mod doctor;
 mod env;
 mod exec;
+mod help;
 mod hook_env;
 mod init;
 mod install_man;
@@ -44,6 +45,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Cd(args) => cd::run(&args),
         Command::Init(args) => init::run(&args),
         Command::InstallMan(args) => install_man::run(&args),
+        Command::Help(args) => help::run(&args),
         Command::HookEnv(args) => hook_env::run(&args),
     }
 }

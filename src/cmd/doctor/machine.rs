@@ -148,3 +148,28 @@ fn nearest_shell() -> Option<(u32, String)> {
     }
     None
 }
+
+/// Whether this build's man pages are where `git agent --help` (man) finds them.
+pub(super) fn check_man(report: &mut Report) {
+    match crate::man::current() {
+        Some(dir) => match crate::man::manpath_note(&dir) {
+            Some(note) => report.fix(
+                "man",
+                Level::Warning,
+                format!("the man pages are in {}, but {note}", dir.display()),
+                format!(
+                    "export MANPATH=\"$MANPATH:{}\"",
+                    dir.parent().unwrap_or(&dir).display()
+                ),
+            ),
+            None => report.add("man", Level::Ok, format!("man pages in {}", dir.display())),
+        },
+        None => report.fix(
+            "man",
+            Level::Warning,
+            "this build's man pages are not installed, so `git agent --help` finds no page \
+             (`git agent init` writes them beside the binary when it can)",
+            "git agent install-man (or --dir DIR, a directory on your MANPATH)",
+        ),
+    }
+}
