@@ -98,7 +98,7 @@ pub struct Add {
     /// The slot's name (default: the branch made safe for paths, feature/auth → feature-auth)
     #[arg(long, value_name = "SLOT")]
     pub name: Option<String>,
-    /// What a new branch starts from (default: [worktree] base, else HEAD)
+    /// What a new branch starts from (default: [worktree] base, else what the worktree you stand in has checked out: its branch, or on a detached HEAD its commit)
     #[arg(long, value_name = "REF", add = ArgValueCompleter::new(crate::complete::branches))]
     pub from: Option<String>,
     /// Where the worktree goes (default: [worktree] path, else ../{repo}-worktrees/{slot})

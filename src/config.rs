@@ -117,9 +117,25 @@ pub struct Config {
 impl Config {
     /// Loads the user's config and the template at the root of `main_worktree`.
     pub fn load(main_worktree: &Path) -> Result<Config> {
-        let user = load_user()?;
         let path = main_worktree.join(TEMPLATE_FILE);
-        let (repo, template_file, template_text) = match crate::fsutil::read_if_exists(&path)? {
+        Config::from_template(crate::fsutil::read_if_exists(&path)?, path)
+    }
+
+    /// The repository's configuration: the template of its main worktree; for a bare
+    /// repository without a checkout of its default branch, the template committed there.
+    pub fn load_for(repo: &crate::git::Repo) -> Result<Config> {
+        if repo.has_main_worktree() {
+            return Config::load(&repo.main_worktree);
+        }
+        let text = repo.file_at_head(TEMPLATE_FILE);
+        let label = repo.common_dir.join(format!("HEAD:{TEMPLATE_FILE}"));
+        Config::from_template(text, label)
+    }
+
+    /// The user's config and `text`, the template read from `path` (`None`: there is none).
+    fn from_template(text: Option<String>, path: PathBuf) -> Result<Config> {
+        let user = load_user()?;
+        let (repo, template_file, template_text) = match text {
             Some(text) => (parse_template(&text, &path)?, Some(path), text),
             None => (Template::default(), None, String::new()),
         };

@@ -12,45 +12,149 @@ pub struct Repo {
     pub gix: gix::Repository,
     /// The git common dir (canonical), shared by all worktrees.
     pub common_dir: PathBuf,
-    /// The main worktree (for a bare repository: the directory holding it).
+    /// The main worktree. For a bare repository, the worktree that has its default branch
+    /// checked out (the `main` of a `.bare` + worktrees layout), else the bare directory.
     pub main_worktree: PathBuf,
-    /// The repository's short name, from the main worktree's directory.
+    /// A bare repository (`git clone --bare`, perhaps with linked worktrees beside it).
+    pub bare: bool,
+    /// For a submodule: the top of the outermost superproject's worktree.
+    pub superproject: Option<PathBuf>,
+    /// The repository's short name, from the main worktree's directory (a bare one's own).
     pub name: String,
+}
+
+/// Where `HEAD` of a worktree points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Head {
+    Branch(String),
+    /// A detached HEAD: the commit, and the branch it was checked out from when the reflog
+    /// says so and that branch still holds the commit.
+    Detached {
+        commit: gix::ObjectId,
+        from: Option<String>,
+    },
+    /// A branch without commits yet (a new, empty repository).
+    Unborn(String),
 }
 
 impl Repo {
     /// Finds the repository containing `dir`, honouring `GIT_DIR` as git does for subcommands.
     pub fn discover(dir: &Path) -> Result<Repo> {
-        let gix = gix::discover_with_environment_overrides(dir).map_err(|e| {
-            anyhow!("{} is not inside a git repository ({e}); run git-agent from a repository or one of its slots", dir.display())
+        if !dir.is_dir() {
+            bail!(
+                "{} does not exist (deleted?); cd to a repository or one of its slots",
+                dir.display()
+            );
+        }
+        let gix = gix::discover_with_environment_overrides(dir).map_err(|_| {
+            anyhow!(
+                "{} is not inside a git repository; run `git agent` in a repository or one of its slots",
+                dir.display()
+            )
         })?;
         let common_dir = std::fs::canonicalize(gix.common_dir())
             .with_context(|| format!("could not resolve {}", gix.common_dir().display()))?;
-        let main_worktree = match gix
-            .main_repo()
-            .ok()
-            .and_then(|m| m.workdir().map(Path::to_path_buf))
-        {
-            Some(dir) => std::fs::canonicalize(&dir).unwrap_or(dir),
-            None => common_dir.parent().unwrap_or(&common_dir).to_path_buf(),
-        };
-        let name = main_worktree
-            .file_name()
-            .map(|n| n.to_string_lossy().trim_end_matches(".git").to_string())
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "repo".into());
-        Ok(Repo {
+        let (main, bare) = main_worktree_of(&gix, &common_dir);
+        let superproject = main.as_deref().and_then(superproject_of);
+        let mut repo = Repo {
             gix,
+            main_worktree: main.clone().unwrap_or_else(|| common_dir.clone()),
             common_dir,
-            main_worktree,
-            name,
-        })
+            bare,
+            superproject,
+            name: String::new(),
+        };
+        if bare {
+            // The worktree of the default branch stands in for the main one: the template
+            // and the files setup copies come from there.
+            let default = repo.current_branch();
+            if let Some(wt) = repo
+                .worktrees()?
+                .into_iter()
+                .find(|w| !w.main && w.path.is_dir() && w.branch.is_some() && w.branch == default)
+            {
+                repo.main_worktree = std::fs::canonicalize(&wt.path).unwrap_or(wt.path);
+            }
+        }
+        repo.name = repo_name(&repo.common_dir, main.as_deref());
+        Ok(repo)
     }
 
-    /// A `git` command run in the main worktree, with the variables git passed to us removed so
-    /// that it acts on the repository we name, not on an inherited one.
+    /// Whether the main worktree is a checkout (a bare repository may have none).
+    pub fn has_main_worktree(&self) -> bool {
+        !same_dir(&self.main_worktree, &self.common_dir)
+    }
+
+    /// Where relative slot paths start, and the default `[worktree] path`: beside the main
+    /// worktree; for a bare repository, beside the bare directory (in a `.bare` + worktrees
+    /// layout, next to the other worktrees); for a submodule, outside the superproject, whose
+    /// `git status` would otherwise list the slots forever.
+    pub fn slot_place(&self) -> (PathBuf, String) {
+        let escape = |text: &str| text.replace('{', "{{").replace('}', "}}");
+        if self.bare {
+            let hidden = self
+                .common_dir
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            let template = if hidden {
+                "../{slot}"
+            } else {
+                crate::config::DEFAULT_PATH
+            };
+            return (self.common_dir.clone(), template.to_string());
+        }
+        if let Some(top) = &self.superproject
+            && let (Some(parent), Some(name)) = (top.parent(), top.file_name())
+        {
+            let template = format!(
+                "{}/{}-{{repo}}-worktrees/{{slot}}",
+                escape(&parent.to_string_lossy()),
+                escape(&name.to_string_lossy())
+            );
+            return (self.main_worktree.clone(), template);
+        }
+        (
+            self.main_worktree.clone(),
+            crate::config::DEFAULT_PATH.to_string(),
+        )
+    }
+
+    /// Where a slot named `slot` goes when the template does not say (`[worktree] path`).
+    pub fn default_slot_path(&self, slot: &str) -> Option<PathBuf> {
+        let (anchor, template) = self.slot_place();
+        let mut vars = crate::template::Vars::default();
+        vars.set("repo", self.name.clone());
+        vars.set("slot", slot);
+        vars.set("branch", slot);
+        let text = vars.render(&template, "worktree.path").ok()?;
+        Some(crate::fsutil::normalize(&anchor.join(text)))
+    }
+
+    /// Where `HEAD` of the worktree the command runs in points (in a bare directory, the
+    /// repository's own HEAD).
+    pub fn head_here(&self) -> Head {
+        head_in(self.gix.git_dir(), self)
+    }
+
+    /// Where the main worktree's `HEAD` points (for a bare repository, its own HEAD).
+    pub fn head_of_main(&self) -> Head {
+        head_in(&self.common_dir, self)
+    }
+
+    /// A `git` command run in the main worktree (in a bare repository, its directory), with the
+    /// variables git passed to us removed so that it acts on the repository we name, not on an
+    /// inherited one. Never in a slot, which the command may be about to remove.
     pub fn git(&self) -> Command {
-        git_in(&self.main_worktree)
+        git_in(self.git_dir())
+    }
+
+    /// The directory `git()` runs in.
+    pub fn git_dir(&self) -> &Path {
+        if self.bare && !self.has_main_worktree() {
+            &self.common_dir
+        } else {
+            &self.main_worktree
+        }
     }
 
     pub fn local_branch_exists(&self, branch: &str) -> bool {
@@ -93,15 +197,44 @@ impl Repo {
         (found.len() == 1).then(|| found[0].clone())
     }
 
-    /// Every worktree with the branch it has checked out.
+    /// The text of `path` in the commit HEAD points to, if it is there and is UTF-8.
+    pub fn file_at_head(&self, path: &str) -> Option<String> {
+        let id = self
+            .gix
+            .rev_parse_single(format!("HEAD:{path}").as_str())
+            .ok()?;
+        let object = id.object().ok()?;
+        String::from_utf8(object.data.clone()).ok()
+    }
+
+    /// Whether the repository has no branches with commits at all (a new, empty one).
+    pub fn is_empty(&self) -> bool {
+        let Ok(refs) = self.gix.references() else {
+            return false;
+        };
+        refs.local_branches()
+            .map_or(true, |mut b| b.next().is_none())
+    }
+
+    /// `remote/branch` for text that starts with a configured remote's name and a slash.
+    pub fn names_remote(&self, text: &str) -> Option<(String, String)> {
+        let (remote, branch) = text.split_once('/')?;
+        let known = self
+            .gix
+            .remote_names()
+            .iter()
+            .any(|r| *r == remote);
+        (known && !branch.is_empty()).then(|| (remote.to_string(), branch.to_string()))
+    }
+
+    /// Every worktree with the branch it has checked out: the main one first (none for a bare
+    /// repository), then the linked ones.
     pub fn worktrees(&self) -> Result<Vec<Worktree>> {
         let mut list = Vec::new();
-        if let Ok(main) = self.gix.main_repo()
-            && let Some(dir) = main.workdir()
-        {
+        if !self.bare {
             let head = std::fs::read_to_string(self.common_dir.join("HEAD")).unwrap_or_default();
             list.push(Worktree {
-                path: dir.to_path_buf(),
+                path: self.main_worktree.clone(),
                 branch: head_branch(&head),
                 main: true,
                 locked: false,
@@ -175,6 +308,124 @@ pub struct Worktree {
     pub prunable: bool,
 }
 
+/// The main worktree of the repository whose common dir is `common`, and whether it is bare:
+/// from its config (`core.worktree`, set for submodules; `core.bare`), else the directory
+/// holding a `.git` common dir, else what gix says.
+fn main_worktree_of(gix: &gix::Repository, common: &Path) -> (Option<PathBuf>, bool) {
+    let config =
+        gix::config::File::from_path_no_includes(common.join("config"), gix::config::Source::Local)
+            .ok();
+    if let Some(config) = &config {
+        if let Some(dir) = config.string("core.worktree") {
+            let dir = common.join(dir.to_string());
+            return (Some(std::fs::canonicalize(&dir).unwrap_or(dir)), false);
+        }
+        if matches!(config.boolean("core.bare"), Ok(Some(true))) {
+            return (None, true);
+        }
+    }
+    if common.file_name().is_some_and(|n| n == ".git")
+        && let Some(parent) = common.parent()
+    {
+        return (Some(parent.to_path_buf()), false);
+    }
+    // A separate git dir (`git init --separate-git-dir`): only gix knows, from a main worktree.
+    match gix
+        .main_repo()
+        .ok()
+        .and_then(|m| m.workdir().map(Path::to_path_buf))
+    {
+        Some(dir) => (Some(std::fs::canonicalize(&dir).unwrap_or(dir)), false),
+        None => (None, gix.is_bare()),
+    }
+}
+
+/// The outermost superproject whose worktree holds `main` as a submodule: found by walking up
+/// to each enclosing worktree that lists the directory below it in its `.gitmodules`.
+fn superproject_of(main: &Path) -> Option<PathBuf> {
+    let mut found = None;
+    let mut inner = main.to_path_buf();
+    let mut dir = main.parent();
+    while let Some(candidate) = dir {
+        if candidate.join(".git").exists() {
+            let listed = std::fs::read_to_string(candidate.join(".gitmodules"))
+                .ok()
+                .zip(inner.strip_prefix(candidate).ok())
+                .is_some_and(|(text, rel)| lists_submodule(&text, rel));
+            if !listed {
+                break;
+            }
+            found = Some(candidate.to_path_buf());
+            inner = candidate.to_path_buf();
+        }
+        dir = candidate.parent();
+    }
+    found
+}
+
+/// Whether a `.gitmodules` text has a submodule at `rel` (`path = rel`).
+fn lists_submodule(text: &str, rel: &Path) -> bool {
+    let rel = rel.to_string_lossy();
+    text.lines().any(|line| {
+        line.trim()
+            .strip_prefix("path")
+            .map(|rest| rest.trim_start())
+            .and_then(|rest| rest.strip_prefix('='))
+            .is_some_and(|value| value.trim().trim_matches('"').trim_end_matches('/') == rel)
+    })
+}
+
+/// The repository's short name: the main worktree's directory; a bare repository's own name
+/// without `.git`, or for a hidden one (`proj/.bare`) the directory holding it.
+fn repo_name(common: &Path, main: Option<&Path>) -> String {
+    let dir = match main {
+        Some(dir) => dir,
+        None if common
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.')) =>
+        {
+            common.parent().unwrap_or(common)
+        }
+        None => common,
+    };
+    dir.file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".git").to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "repo".into())
+}
+
+/// `HEAD` in the git dir `git_dir`, read as git does.
+fn head_in(git_dir: &Path, repo: &Repo) -> Head {
+    let text = std::fs::read_to_string(git_dir.join("HEAD")).unwrap_or_default();
+    if let Some(branch) = head_branch(&text) {
+        return if repo.local_branch_exists(&branch) {
+            Head::Branch(branch)
+        } else {
+            Head::Unborn(branch)
+        };
+    }
+    let Ok(commit) = gix::ObjectId::from_hex(text.trim().as_bytes()) else {
+        return Head::Unborn(String::new());
+    };
+    // "checkout: moving from main to 1a2b3c4" in the reflog names where it came from.
+    let log = std::fs::read_to_string(git_dir.join("logs/HEAD")).unwrap_or_default();
+    let from = log
+        .lines()
+        .rev()
+        .find_map(|line| line.split_once("\tcheckout: moving from "))
+        .and_then(|(_, rest)| rest.split_once(" to "))
+        .map(|(from, _)| from.to_string())
+        .filter(|from| {
+            repo.resolve(&format!("refs/heads/{from}"))
+                .is_some_and(|tip| repo.count_unique(commit, &[tip]).is_ok_and(|n| n == 0))
+        });
+    Head::Detached { commit, from }
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    crate::fsutil::same_path(a, b)
+}
+
 fn head_branch(head: &str) -> Option<String> {
     head.trim()
         .strip_prefix("ref: refs/heads/")
@@ -204,13 +455,39 @@ pub fn run(mut cmd: Command) -> Result<String> {
 }
 
 pub fn output(cmd: &mut Command) -> Result<Output> {
-    cmd.stdin(Stdio::null()).output().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            anyhow!("git is not installed or not on PATH (Debian: apt install git; macOS: brew install git)")
-        } else {
-            anyhow!("could not run git: {e}")
+    // A missing working directory fails the start the same way a missing program does;
+    // say which it was.
+    if let Some(dir) = cmd.get_current_dir()
+        && !dir.is_dir()
+    {
+        bail!(
+            "could not run git in {}: the directory does not exist",
+            dir.display()
+        );
+    }
+    cmd.stdin(Stdio::null())
+        .output()
+        .map_err(|e| start_error("git", cmd.get_current_dir(), &e))
+}
+
+/// Why a program could not be started, named by its real cause: the program missing from
+/// PATH, the directory it was to run in gone, or what the system said.
+pub fn start_error(program: &str, dir: Option<&Path>, e: &std::io::Error) -> anyhow::Error {
+    if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+        return anyhow!(
+            "could not run {program} in {}: the directory does not exist",
+            dir.display()
+        );
+    }
+    if e.kind() == std::io::ErrorKind::NotFound && which::which(program).is_err() {
+        if program == "git" {
+            return anyhow!(
+                "git is not installed or not on PATH (Debian: apt install git; macOS: brew install git)"
+            );
         }
-    })
+        return anyhow!("{program} is not installed or not on PATH");
+    }
+    anyhow!("could not run {program}: {e}")
 }
 
 pub fn failure_text(cmd: &Command, output: &Output) -> String {

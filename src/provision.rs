@@ -90,6 +90,7 @@ pub struct NewSlot<'a> {
     pub name: Option<&'a str>,
     pub branch: &'a str,
     pub base: &'a str,
+    pub base_from: Option<&'a str>,
     pub created_branch: bool,
     pub adopted: bool,
     pub task: Option<String>,
@@ -123,6 +124,7 @@ pub fn lease(
             path: path.clone(),
             state: State::Creating,
             base: new.base.to_string(),
+            base_from: new.base_from.map(str::to_string),
             created_branch: new.created_branch,
             adopted: new.adopted,
             k,
@@ -288,15 +290,19 @@ pub fn slot_path(ctx: &Ctx, wanted: Option<&Path>, name: &str, branch: &str) -> 
             vars.set("repo", ctx.repo.name.clone());
             vars.set("slot", name);
             vars.set("branch", branch);
+            // Relative to the main worktree (a bare repository's directory); by default beside
+            // it and outside any superproject (`Repo::slot_place`).
+            let (anchor, default) = ctx.repo.slot_place();
+            let template = ctx.config.template.worktree.path.as_deref();
             let text = vars.render(
-                ctx.config.path_template(),
+                template.unwrap_or(&default),
                 &ctx.config.place("worktree", "path", None),
             )?;
             let text = match text.strip_prefix("~/") {
                 Some(rest) => format!("{}/{rest}", std::env::var("HOME").unwrap_or_default()),
                 None => text,
             };
-            ctx.repo.main_worktree.join(text)
+            anchor.join(text)
         }
     };
     let path = if raw.is_absolute() {
@@ -304,7 +310,7 @@ pub fn slot_path(ctx: &Ctx, wanted: Option<&Path>, name: &str, branch: &str) -> 
     } else {
         ctx.cwd.join(raw)
     };
-    let path = normalize(&path);
+    let path = fsutil::normalize(&path);
     if path.exists()
         && std::fs::read_dir(&path)
             .map(|mut d| d.next().is_some())
@@ -316,21 +322,6 @@ pub fn slot_path(ctx: &Ctx, wanted: Option<&Path>, name: &str, branch: &str) -> 
         );
     }
     Ok(path)
-}
-
-/// Resolves `.` and `..` lexically (the directory does not exist yet).
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// The env file must not be tracked (writing it would dirty the tree and could be committed);
@@ -526,9 +517,10 @@ pub fn report(slot: &Slot, json: bool) -> Result<()> {
     by_port.sort_by_key(|(_, port)| **port);
     let ports: Vec<String> = by_port.iter().map(|(k, v)| format!("{k}={v}")).collect();
     eprintln!(
-        "git-agent: slot {} ready on branch {} ({})",
+        "git-agent: slot {} ready on branch {}, base {} ({})",
         slot.name,
         slot.branch,
+        slot.base_text(),
         ports.join(" ")
     );
     if json {
@@ -548,6 +540,7 @@ pub fn slot_json(slot: &Slot) -> serde_json::Value {
         "path": slot.path,
         "state": slot.state.as_str(),
         "base": slot.base,
+        "base_from": slot.base_from,
         "ports": slot.ports,
         "env": slot.env,
         "database": slot.resources.database.as_ref().map(services::describe_database),

@@ -40,8 +40,12 @@ pub struct Slot {
     pub branch: String,
     pub path: PathBuf,
     pub state: State,
-    /// What the branch is compared with (merged? ahead/behind?).
+    /// What the branch is compared with (merged? ahead/behind?): a branch, or the commit of
+    /// a detached HEAD the slot started from.
     pub base: String,
+    /// When `base` is a detached HEAD's commit: the branch that HEAD was checked out from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_from: Option<String>,
     /// Whether `add` created the branch (so rolling back deletes it).
     #[serde(default)]
     pub created_branch: bool,
@@ -70,6 +74,25 @@ pub struct Slot {
     /// Lines `add` appended to the repository's `info/exclude`, recorded likewise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded: Vec<String>,
+}
+
+impl Slot {
+    /// The base as messages name it: `main`, or `commit 1a2b3c4d (a detached HEAD, from main)`.
+    pub fn base_text(&self) -> String {
+        base_text(&self.base, self.base_from.as_deref())
+    }
+}
+
+/// `base` as messages name it: a branch as it is, a commit id shortened and said to be one.
+pub fn base_text(base: &str, from: Option<&str>) -> String {
+    let is_commit = base.len() >= 40 && base.chars().all(|c| c.is_ascii_hexdigit());
+    if !is_commit {
+        return base.to_string();
+    }
+    match from {
+        Some(branch) => format!("commit {} (a detached HEAD, from {branch})", &base[..8]),
+        None => format!("commit {} (a detached HEAD)", &base[..8]),
+    }
 }
 
 pub fn slots_dir(common_dir: &Path) -> PathBuf {

@@ -50,19 +50,51 @@ pub fn run(args: &Add) -> Result<()> {
     Ok(())
 }
 
+/// What a new slot's branch is compared with: a branch, or the commit of a detached HEAD
+/// with the branch it came from.
+pub(super) struct Base {
+    pub rev: String,
+    pub from: Option<String>,
+}
+
+/// The default base: `[worktree] base`, else what the worktree you stand in has checked out
+/// (its branch, or on a detached HEAD its commit). Fails, saying what to do, in a repository
+/// without commits.
+pub(super) fn default_base(ctx: &Ctx, head: git::Head) -> Result<Base> {
+    if let Some(base) = &ctx.config.template.worktree.base {
+        return Ok(Base {
+            rev: base.clone(),
+            from: None,
+        });
+    }
+    match head {
+        git::Head::Branch(branch) => Ok(Base {
+            rev: branch,
+            from: None,
+        }),
+        git::Head::Detached { commit, from } => Ok(Base {
+            rev: commit.to_string(),
+            from,
+        }),
+        git::Head::Unborn(_) if ctx.repo.is_empty() => bail!(
+            "this repository has no commits yet, and a slot's branch needs one to start from: make the first \
+             commit (for example `git commit --allow-empty -m 'first commit'`), then run `git agent add` again"
+        ),
+        git::Head::Unborn(branch) => bail!(
+            "the branch '{branch}' checked out here has no commits yet; commit on it first, or name a base with --from REF"
+        ),
+    }
+}
+
 /// The branch to check out and how; fails before anything is changed.
-fn plan_branch(ctx: &Ctx, args: &Add) -> Result<(String, BranchPlan, String)> {
+fn plan_branch(ctx: &Ctx, args: &Add) -> Result<(String, BranchPlan, Base)> {
     let repo = &ctx.repo;
     let wanted = args.branch.as_str();
     check_branch_name(wanted)?;
-    let default_base = ctx
-        .config
-        .template
-        .worktree
-        .base
-        .clone()
-        .or_else(|| repo.current_branch())
-        .unwrap_or_else(|| "HEAD".into());
+    if repo.is_empty() {
+        default_base(ctx, git::Head::Unborn(String::new()))?;
+    }
+    let default = || default_base(ctx, repo.head_here());
     if repo.local_branch_exists(wanted) {
         if let Some(from) = &args.from {
             bail!(
@@ -79,7 +111,7 @@ fn plan_branch(ctx: &Ctx, args: &Add) -> Result<(String, BranchPlan, String)> {
                 wt.path.display()
             );
         }
-        return Ok((wanted.to_string(), BranchPlan::Existing, default_base));
+        return Ok((wanted.to_string(), BranchPlan::Existing, default()?));
     }
     if args.from.is_none()
         && let Some(remote) = repo.remote_branch(wanted)
@@ -92,22 +124,36 @@ fn plan_branch(ctx: &Ctx, args: &Add) -> Result<(String, BranchPlan, String)> {
         if repo.local_branch_exists(&local) {
             bail!("a local branch '{local}' already exists; run `git agent add {local}` to use it");
         }
-        return Ok((local, BranchPlan::Track { remote }, default_base));
+        return Ok((local, BranchPlan::Track { remote }, default()?));
     }
-    let from = args.from.clone().unwrap_or_else(|| default_base.clone());
-    if repo.resolve(&from).is_none() {
+    // `origin/x` that origin has not been fetched for would otherwise become a local branch
+    // literally named `origin/x`.
+    if let Some((remote, branch)) = repo.names_remote(wanted) {
+        bail!(
+            "'{wanted}' names a branch of the remote {remote} that this repository has not fetched: run \
+             `git fetch {remote} {branch}`, then `git agent add {wanted}` again (or `git agent add {branch}` \
+             for a new local branch)"
+        );
+    }
+    let base = match &args.from {
+        Some(from) => Base {
+            rev: from.clone(),
+            from: None,
+        },
+        None => default()?,
+    };
+    if repo.resolve(&base.rev).is_none() {
         let source = if args.from.is_some() {
             "--from"
         } else {
-            "the base ([worktree] base or HEAD)"
+            "the base ([worktree] base)"
         };
-        bail!("{source} '{from}' is not a branch, tag or commit in this repository");
+        bail!(
+            "{source} '{}' is not a branch, tag or commit in this repository",
+            base.rev
+        );
     }
-    let base = if from == "HEAD" {
-        default_base
-    } else {
-        from.clone()
-    };
+    let from = base.rev.clone();
     Ok((wanted.to_string(), BranchPlan::New { from }, base))
 }
 
@@ -128,7 +174,7 @@ fn check_branch_name(branch: &str) -> Result<()> {
 fn create(
     ctx: &Ctx,
     args: &Add,
-    plan: &(String, BranchPlan, String),
+    plan: &(String, BranchPlan, Base),
     task: Option<String>,
     setup: &setup::Plan,
     txn: &mut Txn,
@@ -142,7 +188,8 @@ fn create(
     let new = NewSlot {
         name: args.name.as_deref(),
         branch,
-        base,
+        base: &base.rev,
+        base_from: base.from.as_deref(),
         created_branch: !matches!(how, BranchPlan::Existing),
         adopted: false,
         task,

@@ -27,7 +27,7 @@ pub fn run(args: &Adopt) -> Result<()> {
     let path = std::fs::canonicalize(&given)
         .with_context(|| format!("{} does not exist", given.display()))?;
     let repo = Repo::discover(&path)?;
-    let config = Config::load(&repo.main_worktree)?;
+    let config = Config::load_for(&repo)?;
     let ctx = Ctx { repo, config, cwd };
     let branch = check_worktree(&ctx, &path)?;
     // A tool that names its worktrees (Claude Code's `.claude/worktrees/NAME` on branch
@@ -37,14 +37,9 @@ pub fn run(args: &Adopt) -> Result<()> {
         .find(|o| same_path(&o.path, &path))
         .filter(|o| o.made_by.is_some())
         .map(|o| o.slot_name());
-    let base = ctx
-        .config
-        .template
-        .worktree
-        .base
-        .clone()
-        .or_else(|| ctx.repo.current_branch())
-        .unwrap_or_else(|| "HEAD".into());
+    // What the main worktree has checked out (its commit on a detached HEAD), unless the
+    // template names a base.
+    let base = super::add::default_base(&ctx, ctx.repo.head_of_main())?;
     let (task, setup) = provision::task_and_setup(&ctx, &args.prep)?;
     txn::install_handler();
     let (adopted, setup_failed) = Txn::new().run(|txn| {
@@ -54,7 +49,8 @@ pub fn run(args: &Adopt) -> Result<()> {
         let new = NewSlot {
             name: args.name.as_deref().or(own_name.as_deref()),
             branch: &branch,
-            base: &base,
+            base: &base.rev,
+            base_from: base.from.as_deref(),
             created_branch: false,
             adopted: true,
             task,

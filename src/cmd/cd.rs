@@ -34,6 +34,10 @@ pub fn run(args: &Cd) -> Result<()> {
 fn target(wanted: Option<&str>) -> Result<PathBuf> {
     let repo = super::current_dir().and_then(|dir| Repo::discover(&dir));
     match (wanted, repo) {
+        (None, Ok(repo)) if !repo.has_main_worktree() => bail!(
+            "the bare repository {} has no worktree of its default branch to go to; name a slot",
+            repo.common_dir.display()
+        ),
         (None, Ok(repo)) => Ok(repo.main_worktree),
         (None, Err(e)) => Err(e.context(
             "name a slot, or run `git agent cd` in a repository to go to its main worktree",

@@ -61,7 +61,7 @@ impl Ctx {
     pub fn load() -> Result<Ctx> {
         let cwd = current_dir()?;
         let repo = Repo::discover(&cwd)?;
-        let config = Config::load(&repo.main_worktree)?;
+        let config = Config::load_for(&repo)?;
         Ok(Ctx { repo, config, cwd })
     }
 
@@ -159,6 +159,10 @@ pub fn run_child(
         .envs(env)
         .exec();
     match e.kind() {
+        _ if !dir.is_dir() => Err(fail(
+            Kind::CannotRun,
+            crate::git::start_error(program, Some(dir), &e),
+        )),
         std::io::ErrorKind::NotFound => Err(fail(
             Kind::NotFound,
             format!("command not found: {program}"),

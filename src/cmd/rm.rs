@@ -220,9 +220,17 @@ fn branch_fate(
     losses: &mut Vec<String>,
 ) -> Result<BranchFate> {
     use crate::land::integration::{self, Verdict};
-    let Some(verdict) = integration::of_branch(repo, &slot.branch, &slot.base)? else {
+    let Some(mut verdict) = integration::of_branch(repo, &slot.branch, &slot.base)? else {
         return Ok(BranchFate::Gone);
     };
+    // A slot made on a detached HEAD is merged once its work is on that commit or on the
+    // branch the HEAD was checked out from.
+    if let (Verdict::NotIntegrated(_), Some(from)) = (&verdict, slot.base_from.as_deref())
+        && let Some(found @ Verdict::Integrated { .. }) =
+            integration::of_branch(repo, &slot.branch, from)?
+    {
+        verdict = found;
+    }
     let merged = match &verdict {
         Verdict::Integrated { into, how } => {
             Some(format!("integrated into {into}: {}", how.describe()))
@@ -236,7 +244,8 @@ fn branch_fate(
         let upstream = repo.upstream(&slot.branch);
         if let Some(loss) = integration::refusal(repo, &slot.branch, missing, upstream.as_deref())?
         {
-            losses.push(loss);
+            // A detached HEAD's base is a commit id: named as one.
+            losses.push(loss.replace(&slot.base, &slot.base_text()));
         }
     }
     if let Some(why) = &merged
@@ -253,7 +262,7 @@ fn branch_fate(
     } else if merged.is_some() {
         "kept: git-agent did not create it (delete it with --delete-branch)".to_string()
     } else {
-        format!("kept: not merged into {}", slot.base)
+        format!("kept: not merged into {}", slot.base_text())
     };
     Ok(BranchFate::Keep(why))
 }
@@ -276,6 +285,24 @@ fn own_files_left_out(slot: &Slot, ignored: Vec<String>) -> Vec<String> {
             Some(path)
         })
         .collect()
+}
+
+/// Once the last slot is gone, the directory that held the slots goes too: the ones `add`
+/// made for this slot, and the default `<repo>-worktrees`, each only when empty.
+fn remove_empty_holder(repo: &Repo, slot: &Slot) {
+    crate::provision::remove_empty_dirs(&slot.made_dirs);
+    let Some(parent) = slot.path.parent() else {
+        return;
+    };
+    let default = repo
+        .default_slot_path(&slot.name)
+        .is_some_and(|p| p.parent() == Some(parent));
+    let keep = [&repo.main_worktree, &repo.common_dir]
+        .iter()
+        .any(|d| d.starts_with(parent));
+    if default && !keep {
+        let _ = std::fs::remove_dir(parent);
+    }
 }
 
 fn sample(list: &[String]) -> String {
@@ -358,6 +385,7 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<Vec<String>> {
         let mut cmd = ctx.repo.git();
         cmd.args(["worktree", "prune"]);
         git::run(cmd)?;
+        remove_empty_holder(&ctx.repo, &slot);
     }
     steps.step("branch")?;
     match &branch {

@@ -4,6 +4,7 @@
 //! a leased port is in use. Exit status 1 when any finding is an error.
 
 mod machine;
+mod repository;
 mod services;
 mod slots;
 
@@ -111,6 +112,9 @@ pub fn run(args: &Doctor) -> Result<()> {
             None
         }
     };
+    if let Some(repo) = &repo {
+        repository::check_repository(&mut report, repo);
+    }
     if let Some(repo) = &repo
         && let Some(config) = services::check_config(&mut report, repo)
     {

@@ -15,7 +15,7 @@ use crate::setup::approvals;
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 pub(super) fn check_config(report: &mut Report, repo: &Repo) -> Option<Config> {
-    let config = match Config::load(&repo.main_worktree) {
+    let config = match Config::load_for(repo) {
         Ok(config) => config,
         Err(e) => {
             report.fix(
