@@ -219,11 +219,7 @@ impl Repo {
     /// `remote/branch` for text that starts with a configured remote's name and a slash.
     pub fn names_remote(&self, text: &str) -> Option<(String, String)> {
         let (remote, branch) = text.split_once('/')?;
-        let known = self
-            .gix
-            .remote_names()
-            .iter()
-            .any(|r| *r == remote);
+        let known = self.gix.remote_names().iter().any(|r| *r == remote);
         (known && !branch.is_empty()).then(|| (remote.to_string(), branch.to_string()))
     }
 
