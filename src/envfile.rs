@@ -16,11 +16,18 @@ pub fn with_block(existing: &str, vars: &BTreeMap<String, String>) -> String {
     let mut block = String::new();
     block.push_str(BEGIN);
     block.push('\n');
-    for (key, value) in vars {
-        block.push_str(key);
-        block.push('=');
-        block.push_str(&quote_value(value));
-        block.push('\n');
+    // A value Node's readers may read past goes last, so no other variable of the block is in
+    // the way.
+    let mut lines: Vec<(bool, String)> = vars
+        .iter()
+        .map(|(key, value)| {
+            let written = crate::dotenv_forms::write(value);
+            (written.risky, format!("{key}={}\n", written.text))
+        })
+        .collect();
+    lines.sort_by_key(|(risky, _)| *risky);
+    for (_, line) in lines {
+        block.push_str(&line);
     }
     block.push_str(END);
     block.push('\n');
@@ -56,33 +63,21 @@ fn block_range(text: &str) -> Option<(usize, usize)> {
     None
 }
 
-/// Quotes a value the way dotenv readers (Node dotenv, python-dotenv, Ruby dotenv, this
-/// parser) read it back unchanged.
+/// Writes a value in the form dotenv readers (git-agent's own always, python-dotenv, Node
+/// dotenv, dotenv-expand and Next.js wherever one form serves them) read back unchanged.
 pub fn quote_value(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:@%+,=~".contains(c));
-    if plain {
-        return value.to_string();
+    crate::dotenv_forms::write(value).text
+}
+
+/// Says on stderr which variables of the block some dotenv readers will read as another value.
+pub fn warn_misread(env_file: &str, vars: &BTreeMap<String, String>) {
+    for misread in crate::dotenv_forms::misread(vars) {
+        eprintln!(
+            "git-agent: warning: {} (no way of writing it serves every reader; see \"Values every reader reads\" \
+             in the README); the shell hook and `git agent exec` pass it exactly",
+            misread.describe(env_file)
+        );
     }
-    if !value.contains(['\'', '\n', '\r']) {
-        return format!("'{value}'");
-    }
-    let mut out = String::from("\"");
-    for ch in value.chars() {
-        match ch {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '$' => out.push_str("\\$"),
-            '`' => out.push_str("\\`"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A variable name a shell and a process environment accept.

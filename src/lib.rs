@@ -4,6 +4,7 @@ pub mod cli;
 pub mod cmd;
 pub mod complete;
 pub mod config;
+pub mod dotenv_forms;
 pub mod envfile;
 pub mod error;
 pub mod fsutil;

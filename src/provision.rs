@@ -484,6 +484,7 @@ fn write_env_file(slot: &Slot, env: &BTreeMap<String, String>, txn: &mut Txn) ->
     let mode = std::fs::metadata(&path)
         .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
         .unwrap_or(0o600);
+    envfile::warn_misread(&slot.env_file, env);
     let content = envfile::with_block(&text, env);
     match &before {
         Some(_) => fsutil::write_atomic_mode(&path, content.as_bytes(), mode)?,

@@ -87,6 +87,24 @@ impl Report {
         });
     }
 
+    /// A finding of `check` about one slot.
+    fn about(
+        &mut self,
+        check: &'static str,
+        name: &str,
+        level: Level,
+        message: String,
+        fix: String,
+    ) {
+        self.findings.push(Finding {
+            check,
+            level,
+            message,
+            fix: Some(fix),
+            slot: Some(name.to_string()),
+        });
+    }
+
     fn count(&self, level: Level) -> usize {
         self.findings.iter().filter(|f| f.level == level).count()
     }

@@ -84,6 +84,17 @@ pub(super) fn check_slots(report: &mut Report, repo: &Repo, registry: Option<&re
                 );
             }
         }
+        for misread in crate::dotenv_forms::misread(&s.env) {
+            report.about(
+                "env",
+                &s.name,
+                Level::Warning,
+                misread.describe(&s.env_file),
+                "the shell hook and `git agent exec` pass it exactly; for the others, change the value in \
+                 .git-agent.toml (see \"Values every reader reads\" in the README)"
+                    .into(),
+            );
+        }
     }
     check_other_worktrees(report, repo, &slots);
     if slots.is_empty() {
