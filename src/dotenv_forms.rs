@@ -84,15 +84,24 @@ impl Misread {
             text.push_str(&format!(" is read as another value by {}", list.join(", ")));
         }
         if self.risky {
-            text.push_str(if self.readers.is_empty() {
-                " is"
+            let node = [Reader::NodeDotenv, Reader::DotenvExpand, Reader::NextEnv];
+            if self.readers.iter().any(|r| node.contains(r)) {
+                text.push_str(
+                    ", and Node's readers (dotenv, dotenv-expand, Next.js) may also take the lines after it into \
+                     it, where a later line ends with a quote or backtick",
+                );
             } else {
-                ", and"
-            });
-            text.push_str(
-                " read right by Node's readers (dotenv, dotenv-expand, Next.js) only while no line after it \
-                 ends with a quote or backtick (git-agent writes it last in its block)",
-            );
+                text.push_str(if self.readers.is_empty() {
+                    " is"
+                } else {
+                    ", and"
+                });
+                text.push_str(
+                    " read right by Node's readers (dotenv, dotenv-expand, Next.js) only while no line after it \
+                     ends with a quote or backtick",
+                );
+            }
+            text.push_str(" (git-agent writes it last in its block)");
         }
         text
     }

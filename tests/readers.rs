@@ -156,13 +156,19 @@ fn warned(stderr: &str) -> BTreeMap<String, (BTreeSet<String>, bool)> {
         let name = rest.split(' ').next().unwrap().to_string();
         let set = match rest.split_once(" is read as another value by ") {
             Some((_, list)) => {
-                let list = list.split(", and read right").next().unwrap();
+                let list = list.split(", and ").next().unwrap();
                 let list = list.split(" (no way").next().unwrap();
                 list.split(", ").map(str::to_string).collect()
             }
             None => BTreeSet::new(),
         };
-        out.insert(name, (set, rest.contains("only while no line after it")));
+        out.insert(
+            name,
+            (
+                set,
+                rest.contains("(git-agent writes it last in its block)"),
+            ),
+        );
     }
     out
 }
