@@ -67,7 +67,7 @@ pub enum Command {
     Adopt(Adopt),
     /// Approve the repository's setup commands (`[setup] run`), or list or revoke approvals
     Approve(Approve),
-    /// Move the shell into a slot, or with no SLOT to the main worktree (needs `init`)
+    /// Move the shell into a slot, with no SLOT to the main worktree, with `-` back (needs `init`)
     Cd(Cd),
     /// Print the shell integration script: env on cd, cd after add, completion
     ///
@@ -92,9 +92,13 @@ pub struct Help {
 
 #[derive(Debug, Args)]
 pub struct Add {
-    /// The branch: a new one, an existing local one, or a remote one (origin/x)
+    /// The branch: a new one, an existing local one, or a remote one (origin/x); an existing
+    /// slot's name or branch goes to that slot
     #[arg(add = ArgValueCompleter::new(crate::complete::branches))]
     pub branch: String,
+    /// Make a new slot, never go to an existing one (an error if BRANCH names one)
+    #[arg(long)]
+    pub new: bool,
     /// The slot's name (default: the branch made safe for paths, feature/auth → feature-auth)
     #[arg(long, value_name = "SLOT")]
     pub name: Option<String>,
@@ -104,15 +108,15 @@ pub struct Add {
     /// Where the worktree goes (default: [worktree] path, else ../{repo}-worktrees/{slot})
     #[arg(long, value_name = "DIR")]
     pub path: Option<PathBuf>,
-    /// Print the new slot as JSON on stdout
+    /// Print the slot as JSON on stdout
     #[arg(long)]
     pub json: bool,
-    /// Do not move the shell into the new slot (with shell integration, it does when run from a terminal)
+    /// Do not move the shell into the slot (with shell integration, it does when typed at the prompt)
     #[arg(long)]
     pub no_cd: bool,
     #[command(flatten)]
     pub prep: Preparation,
-    /// A command to run in the new slot with its environment; git-agent exits with its status
+    /// A command to run in the slot with its environment; git-agent exits with its status
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
 }
@@ -278,7 +282,8 @@ pub struct Prune {
 
 #[derive(Debug, Args)]
 pub struct Cd {
-    /// The slot (name or branch); without it, the main worktree
+    /// The slot (name or branch); without it, the main worktree; `-`: back to where the last
+    /// `add` or `cd` moved the shell from
     #[arg(add = ArgValueCandidates::new(crate::complete::slots))]
     pub slot: Option<String>,
 }

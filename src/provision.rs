@@ -513,19 +513,25 @@ pub fn release_lease(common: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn report(slot: &Slot, json: bool) -> Result<()> {
-    let mut by_port: Vec<(&String, &u16)> = slot.ports.iter().collect();
-    by_port.sort_by_key(|(_, port)| **port);
-    let ports: Vec<String> = by_port.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    eprintln!(
-        "git-agent: slot {} ready on branch {}, base {} ({})",
-        slot.name,
-        slot.branch,
-        slot.base_text(),
-        ports.join(" ")
-    );
+/// What `add` and `adopt` print for the slot: a line on stderr (for a slot just `created`),
+/// and its path or its JSON (with `created`) on stdout.
+pub fn report(slot: &Slot, json: bool, created: bool) -> Result<()> {
+    if created {
+        let mut by_port: Vec<(&String, &u16)> = slot.ports.iter().collect();
+        by_port.sort_by_key(|(_, port)| **port);
+        let ports: Vec<String> = by_port.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        eprintln!(
+            "git-agent: slot {} ready on branch {}, base {} ({})",
+            slot.name,
+            slot.branch,
+            slot.base_text(),
+            ports.join(" ")
+        );
+    }
     if json {
-        output::print_json(&slot_json(slot))
+        let mut value = slot_json(slot);
+        value["created"] = created.into();
+        output::print_json(&value)
     } else {
         output::print(&format!("{}\n", slot.path.display()))
     }

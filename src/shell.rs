@@ -63,9 +63,11 @@ pub fn directive_dir() -> Result<PathBuf> {
     }
 }
 
-/// The directive file of the interactive shell that runs us, if shell integration is active,
-/// we were started from a terminal, and by that shell itself (perhaps through git). Programs
-/// the shell started, such as an agent, inherit the variable, and must not make it jump.
+/// The directive file of the interactive shell that runs us, if shell integration is active
+/// and the command was typed at that shell's prompt: stdin and stdout a terminal (not
+/// `$(git agent add x)`, not `git agent add x | cat`), and that shell our parent (perhaps
+/// through git). Programs the shell started, such as an agent, inherit the variable, and
+/// must not make it jump.
 fn directive_file() -> Option<PathBuf> {
     let path = PathBuf::from(std::env::var_os(DIRECTIVE_VAR)?);
     let shell_pid: u32 = path
@@ -74,7 +76,8 @@ fn directive_file() -> Option<PathBuf> {
         .strip_prefix("cd.")?
         .parse()
         .ok()?;
-    (path.is_absolute() && std::io::stdin().is_terminal() && started_by(shell_pid)).then_some(path)
+    let typed = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    (path.is_absolute() && typed && started_by(shell_pid)).then_some(path)
 }
 
 /// Whether `shell_pid` started this process, directly or through `git` (`git agent ...`).
@@ -120,8 +123,39 @@ pub fn send_cd(dir: &Path) -> Result<bool> {
         .context("the directive file has no directory")?;
     fsutil::create_private_dir(parent)?;
     remove_stale(parent, &file);
+    // Where the shell is now, for `git agent cd -` to go back to.
+    if let Some(here) = shell_dir().filter(|here| !fsutil::same_path(here, dir)) {
+        fsutil::write_atomic(&previous_file(&file), here.as_os_str().as_encoded_bytes())?;
+    }
     fsutil::write_atomic(&file, dir.as_os_str().as_encoded_bytes())?;
     Ok(true)
+}
+
+/// Where `git agent add` or `cd` last moved this shell from (`git agent cd -` goes there),
+/// when shell integration is active and the command was typed at its prompt.
+pub fn previous() -> Option<Result<PathBuf>> {
+    let file = directive_file()?;
+    Some(match std::fs::read(previous_file(&file)) {
+        Ok(bytes) => Ok(PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(_) => Err(anyhow::anyhow!(
+            "this shell has not been moved by `git agent add` or `git agent cd` yet, so there is no previous slot"
+        )),
+    })
+}
+
+fn previous_file(directive: &Path) -> PathBuf {
+    let mut name = directive.as_os_str().to_owned();
+    name.push(".prev");
+    PathBuf::from(name)
+}
+
+/// The shell's current directory: `$PWD` when it names where we run, as the shell has it.
+fn shell_dir() -> Option<PathBuf> {
+    let real = std::env::current_dir().ok()?;
+    match std::env::var_os("PWD").map(PathBuf::from) {
+        Some(pwd) if pwd.is_absolute() && fsutil::same_path(&pwd, &real) => Some(pwd),
+        _ => Some(real),
+    }
 }
 
 /// Removes the directive files of shells that have exited (their pid is gone). Only where
@@ -136,7 +170,11 @@ fn remove_stale(dir: &Path, keep: &Path) {
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("cd.")) else {
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("cd."))
+            .map(|n| n.trim_end_matches(".prev"))
+        else {
             continue;
         };
         if path != keep && pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {

@@ -935,3 +935,60 @@ fn cd_without_integration_prints_the_path() {
     let err = env.fails(&env.root(), &["cd", "nope"], 1);
     assert!(err.contains("no slot 'nope'"), "{err}");
 }
+
+/// The cd directive moves the shell only for a command typed at its prompt: not for
+/// `p=$(git agent add x)` nor `git agent add x | cat`, which print the path for the caller.
+/// `git agent add` of an existing slot goes there, and `git agent cd -` goes back.
+fn typed_at_the_prompt(kind: Kind) {
+    let env = Env::new();
+    let repo = env.repo("app");
+    let slot = |name: &str| repo.parent().unwrap().join("app-worktrees").join(name);
+    let mut sh = Shell::start(&env, kind, &repo, "", "");
+    let capture = match kind {
+        Kind::Fish => "set -gx CAPTURED (git agent add cap)",
+        _ => "export CAPTURED=\"$(git agent add cap)\"",
+    };
+    let seen = sh.run(capture);
+    assert_eq!(seen.pwd, repo.to_str().unwrap(), "{kind:?}: $(...) moved the shell");
+    assert_eq!(seen.var("CAPTURED"), slot("cap").to_str());
+    let seen = sh.run("git agent add piped | cat");
+    assert_eq!(seen.pwd, repo.to_str().unwrap(), "{kind:?}: a pipe moved the shell");
+    assert!(slot("piped").is_dir());
+
+    let seen = sh.run("git agent add typed");
+    assert_eq!(seen.pwd, slot("typed").to_str().unwrap());
+    assert_eq!(seen.var("GIT_AGENT_SLOT"), Some("typed"));
+    // An existing slot's name goes there; no second slot.
+    let seen = sh.run("git agent add cap");
+    assert_eq!(seen.pwd, slot("cap").to_str().unwrap());
+    assert_eq!(seen.var("GIT_AGENT_SLOT"), Some("cap"));
+    assert!(!slot("cap-2").exists());
+    // Back and forth.
+    let seen = sh.run("git agent cd -");
+    assert_eq!(seen.pwd, slot("typed").to_str().unwrap());
+    let seen = sh.run("git agent cd -");
+    assert_eq!(seen.pwd, slot("cap").to_str().unwrap());
+    let seen = sh.run("git agent cd");
+    assert_eq!(seen.pwd, repo.to_str().unwrap());
+    let seen = sh.run("git agent cd -");
+    assert_eq!(seen.pwd, slot("cap").to_str().unwrap());
+    assert_eq!(
+        env.json(&repo, &["ls", "--json"]).as_array().unwrap().len(),
+        3
+    );
+}
+
+#[test]
+fn directive_only_when_typed_at_the_prompt_bash() {
+    typed_at_the_prompt(Kind::Bash);
+}
+
+#[test]
+fn directive_only_when_typed_at_the_prompt_zsh() {
+    typed_at_the_prompt(Kind::Zsh);
+}
+
+#[test]
+fn directive_only_when_typed_at_the_prompt_fish() {
+    typed_at_the_prompt(Kind::Fish);
+}

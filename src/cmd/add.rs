@@ -28,12 +28,23 @@ enum BranchPlan {
 
 pub fn run(args: &Add) -> Result<()> {
     let ctx = Ctx::load()?;
+    // One verb to go: an existing slot's name or branch goes there instead of making another.
+    if let Some(slot) = existing(&ctx, args)? {
+        return go(&ctx, slot, args);
+    }
     let plan = plan_branch(&ctx, args)?;
     let (task, setup) = task_and_setup(&ctx, &args.prep)?;
     txn::install_handler();
     let (created, setup_failed) =
         Txn::new().run(|txn| create(&ctx, args, &plan, task, &setup, txn))?;
-    report(&created, args.json)?;
+    if args.name.is_none() && created.name != crate::names::slot_name(&created.branch) {
+        eprintln!(
+            "git-agent: note: the name {} was taken by another slot, so this one is {}",
+            crate::names::slot_name(&created.branch),
+            created.name
+        );
+    }
+    report(&created, args.json, true)?;
     if let Some(e) = setup_failed {
         return Err(kept_after_failure(&created, e));
     }
@@ -44,6 +55,90 @@ pub fn run(args: &Add) -> Result<()> {
     // With shell integration, the user's shell moves into the slot at its next prompt.
     if !args.no_cd
         && let Err(e) = crate::shell::send_cd(&created.path)
+    {
+        eprintln!("git-agent: warning: could not move the shell into the slot: {e:#}");
+    }
+    Ok(())
+}
+
+/// The slot `args.branch` names, by name or branch, when add should go there rather than make
+/// one. With `--new`, or with a flag that only shapes a new slot, naming one is an error, so a
+/// name never silently means two slots.
+fn existing(ctx: &Ctx, args: &Add) -> Result<Option<Slot>> {
+    use crate::error::{Kind, fail};
+    let wanted = args.branch.as_str();
+    let slots = slot::load_all(&ctx.repo.common_dir)?;
+    if let Some(name) = &args.name
+        && let Some(other) = slots.iter().find(|s| s.branch == *name && s.name != *name)
+    {
+        return Err(fail(
+            Kind::Usage,
+            format!(
+                "--name {name} is the branch of slot {}, so `{name}` would mean two slots; pick another name",
+                other.name
+            ),
+        ));
+    }
+    let found = slots
+        .iter()
+        .find(|s| s.name == wanted)
+        .or_else(|| slots.iter().find(|s| s.branch == wanted));
+    let Some(slot) = found.cloned() else {
+        return Ok(None);
+    };
+    let here = format!("slot {} (branch {}, {})", slot.name, slot.branch, slot.path.display());
+    if args.new {
+        return Err(fail(
+            Kind::Usage,
+            format!(
+                "'{wanted}' is {here}, and --new asks for a new slot: `git agent add {wanted}` goes there; \
+                 for a new slot, pick another branch"
+            ),
+        ));
+    }
+    let shaping = [
+        ("--name", args.name.is_some()),
+        ("--from", args.from.is_some()),
+        ("--path", args.path.is_some()),
+        ("--task", args.prep.task.is_some() || args.prep.task_file.is_some()),
+        ("--no-setup", args.prep.no_setup),
+        ("--keep-on-failure", args.prep.keep_on_failure),
+    ];
+    if let Some((flag, _)) = shaping.iter().find(|(_, given)| *given) {
+        return Err(fail(
+            Kind::Usage,
+            format!(
+                "'{wanted}' is {here}; {flag} is for a new slot: drop it to go there (`git agent task` changes a task)"
+            ),
+        ));
+    }
+    if slot.state != slot::State::Ready {
+        bail!(
+            "{here} is {} by another git-agent command, or was left so by one that was killed; \
+             `git agent prune` finishes that",
+            if slot.state == slot::State::Creating { "being created" } else { "being removed" }
+        );
+    }
+    if !slot.path.is_dir() {
+        bail!("the directory of {here} is gone; `git agent prune` forgets the slot");
+    }
+    Ok(Some(slot))
+}
+
+/// Goes to an existing slot as `add` goes to a new one: its path (or JSON) on stdout, the
+/// shell moved there, or CMD run in it.
+fn go(ctx: &Ctx, slot: Slot, args: &Add) -> Result<()> {
+    eprintln!(
+        "git-agent: slot {} exists (branch {}); going there (`git agent add --new` makes a new one)",
+        slot.name, slot.branch
+    );
+    report(&slot, args.json, false)?;
+    if !args.command.is_empty() {
+        let env = ctx.slot_env(&slot);
+        return super::run_child(&slot.path, &args.command, &env);
+    }
+    if !args.no_cd
+        && let Err(e) = crate::shell::send_cd(&slot.path)
     {
         eprintln!("git-agent: warning: could not move the shell into the slot: {e:#}");
     }
@@ -106,8 +201,13 @@ fn plan_branch(ctx: &Ctx, args: &Add) -> Result<(String, BranchPlan, Base)> {
             .into_iter()
             .find(|w| w.branch.as_deref() == Some(wanted))
         {
+            // Not a slot (add would have gone there): the main worktree or another tool's.
+            let hint = match crate::worktrees::others(repo, &[]).into_iter().find(|o| o.path == wt.path) {
+                Some(other) => format!("; `{}` makes that worktree a slot", other.adopt_command()),
+                None => "; use that worktree, or pick another branch".to_string(),
+            };
             bail!(
-                "branch '{wanted}' is already checked out at {}; use that worktree, or pick another branch",
+                "branch '{wanted}' is already checked out at {}{hint}",
                 wt.path.display()
             );
         }

@@ -58,7 +58,7 @@ pub fn run(args: &Adopt) -> Result<()> {
         let slot = provision::lease(&ctx, new, |_| Ok(path.clone()), txn)?;
         provision::prepare(&ctx, slot, &setup, txn)
     })?;
-    provision::report(&adopted, args.json)?;
+    provision::report(&adopted, args.json, true)?;
     if let Some(e) = setup_failed {
         return Err(provision::kept_after_failure(&adopted, e));
     }

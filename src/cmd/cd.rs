@@ -11,7 +11,17 @@ use crate::git::Repo;
 use crate::{output, registry, shell, slot};
 
 pub fn run(args: &Cd) -> Result<()> {
-    let target = target(args.slot.as_deref())?;
+    let target = match args.slot.as_deref() {
+        // Back to where the last `add` or `cd` moved this shell from.
+        Some("-") => match shell::previous() {
+            Some(previous) => previous?,
+            None => bail!(
+                "`git agent cd -` goes back in the shell it is typed in, which needs the shell integration \
+                 (`eval \"$(git agent init bash)\"` in ~/.bashrc; zsh: `init zsh`; fish: `git agent init fish | source`)"
+            ),
+        },
+        wanted => target(wanted)?,
+    };
     if !target.is_dir() {
         bail!(
             "{} does not exist any more; `git agent prune` forgets slots whose directory is gone",
