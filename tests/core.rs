@@ -236,8 +236,8 @@ fn an_occupied_port_is_skipped_and_other_repos_do_not_reuse_leases() {
 fn branch_names_that_map_to_one_slot_name_get_distinct_slots() {
     let env = Env::new();
     let repo = env.repo("app");
-    let one = env.json(&repo, &["add", "feature/auth", "--json"]);
-    let two = env.json(&repo, &["add", "feature-auth", "--json"]);
+    let one = env.json(&repo, &["add", "feature-auth", "--json"]);
+    let two = env.json(&repo, &["add", "feature/auth", "--json"]);
     assert_eq!(one["name"], "feature-auth");
     assert_eq!(two["name"], "feature-auth-2");
     assert_ne!(one["path"], two["path"]);
@@ -293,9 +293,12 @@ fn existing_and_remote_branches() {
         err.contains("already checked out at") && err.contains(clone.to_str().unwrap()),
         "{err}"
     );
-    // --from makes no sense for an existing branch.
-    let err = env.fails(&clone, &["add", "local-topic", "--from", "main"], 1);
+    // --from makes no sense for an existing branch, nor for an existing slot.
+    env.git(&clone, &["branch", "other-topic"]);
+    let err = env.fails(&clone, &["add", "other-topic", "--from", "main"], 1);
     assert!(err.contains("already exists"), "{err}");
+    let err = env.fails(&clone, &["add", "local-topic", "--from", "main"], 2);
+    assert!(err.contains("--from is for a new slot"), "{err}");
 }
 
 #[test]

@@ -949,10 +949,18 @@ fn typed_at_the_prompt(kind: Kind) {
         _ => "export CAPTURED=\"$(git agent add cap)\"",
     };
     let seen = sh.run(capture);
-    assert_eq!(seen.pwd, repo.to_str().unwrap(), "{kind:?}: $(...) moved the shell");
+    assert_eq!(
+        seen.pwd,
+        repo.to_str().unwrap(),
+        "{kind:?}: $(...) moved the shell"
+    );
     assert_eq!(seen.var("CAPTURED"), slot("cap").to_str());
     let seen = sh.run("git agent add piped | cat");
-    assert_eq!(seen.pwd, repo.to_str().unwrap(), "{kind:?}: a pipe moved the shell");
+    assert_eq!(
+        seen.pwd,
+        repo.to_str().unwrap(),
+        "{kind:?}: a pipe moved the shell"
+    );
     assert!(slot("piped").is_dir());
 
     let seen = sh.run("git agent add typed");

@@ -86,7 +86,12 @@ fn existing(ctx: &Ctx, args: &Add) -> Result<Option<Slot>> {
     let Some(slot) = found.cloned() else {
         return Ok(None);
     };
-    let here = format!("slot {} (branch {}, {})", slot.name, slot.branch, slot.path.display());
+    let here = format!(
+        "slot {} (branch {}, {})",
+        slot.name,
+        slot.branch,
+        slot.path.display()
+    );
     if args.new {
         return Err(fail(
             Kind::Usage,
@@ -100,7 +105,10 @@ fn existing(ctx: &Ctx, args: &Add) -> Result<Option<Slot>> {
         ("--name", args.name.is_some()),
         ("--from", args.from.is_some()),
         ("--path", args.path.is_some()),
-        ("--task", args.prep.task.is_some() || args.prep.task_file.is_some()),
+        (
+            "--task",
+            args.prep.task.is_some() || args.prep.task_file.is_some(),
+        ),
         ("--no-setup", args.prep.no_setup),
         ("--keep-on-failure", args.prep.keep_on_failure),
     ];
@@ -116,7 +124,11 @@ fn existing(ctx: &Ctx, args: &Add) -> Result<Option<Slot>> {
         bail!(
             "{here} is {} by another git-agent command, or was left so by one that was killed; \
              `git agent prune` finishes that",
-            if slot.state == slot::State::Creating { "being created" } else { "being removed" }
+            if slot.state == slot::State::Creating {
+                "being created"
+            } else {
+                "being removed"
+            }
         );
     }
     if !slot.path.is_dir() {
@@ -202,7 +214,10 @@ fn plan_branch(ctx: &Ctx, args: &Add) -> Result<(String, BranchPlan, Base)> {
             .find(|w| w.branch.as_deref() == Some(wanted))
         {
             // Not a slot (add would have gone there): the main worktree or another tool's.
-            let hint = match crate::worktrees::others(repo, &[]).into_iter().find(|o| o.path == wt.path) {
+            let hint = match crate::worktrees::others(repo, &[])
+                .into_iter()
+                .find(|o| o.path == wt.path)
+            {
                 Some(other) => format!("; `{}` makes that worktree a slot", other.adopt_command()),
                 None => "; use that worktree, or pick another branch".to_string(),
             };
