@@ -189,19 +189,36 @@ fn mixed(rounds: usize) {
     }
 }
 
-/// Five `add`s of the same new branch at once: exactly one gets it, the others fail cleanly
-/// and leave no lease, record, directory or branch behind.
+/// Five `add`s of the same new branch at once: exactly one creates it; each other one either
+/// goes to that slot once it is ready (as `add` of an existing slot does), or fails cleanly
+/// (busy while it is being created, or the branch already taken) and leaves no lease, record,
+/// directory or branch behind.
 fn same_branch(rounds: usize) {
     let env = Env::new();
     let a = env.repo("alpha");
     for round in 0..rounds {
         let branch = format!("contested-{round}");
-        let jobs = (0..5).map(|_| job(&a, &["add", &branch])).collect();
+        let jobs = (0..5)
+            .map(|_| job(&a, &["add", &branch, "--json"]))
+            .collect();
         let outputs = all_at_once(&env, jobs);
-        let winners: Vec<&Output> = outputs.iter().filter(|o| o.status.success()).collect();
-        assert_eq!(winners.len(), 1, "round {round}: exactly one add may win");
+        let made: Vec<serde_json::Value> = outputs
+            .iter()
+            .filter(|o| o.status.success())
+            .map(|o| serde_json::from_slice(&o.stdout).unwrap())
+            .collect();
+        assert_eq!(
+            made.iter().filter(|m| m["created"] == true).count(),
+            1,
+            "round {round}: exactly one add may create it"
+        );
+        assert!(made.iter().all(|m| m["branch"] == branch.as_str()));
         for out in outputs.iter().filter(|o| !o.status.success()) {
-            assert_eq!(out.status.code(), Some(1));
+            assert!(
+                matches!(out.status.code(), Some(1 | 4)),
+                "round {round}: {:?}",
+                out.status
+            );
             let err = text(&out.stderr);
             assert!(
                 err.contains(&branch) && err.contains("already"),

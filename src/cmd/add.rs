@@ -121,14 +121,18 @@ fn existing(ctx: &Ctx, args: &Add) -> Result<Option<Slot>> {
         ));
     }
     if slot.state != slot::State::Ready {
+        let doing = if slot.state == slot::State::Creating {
+            "created"
+        } else {
+            "removed"
+        };
+        if let Some(pid) = slot.pid.filter(|p| slot::process_alive(*p)) {
+            return Err(crate::error::busy(format!(
+                "{here} is already being {doing} by another git-agent command (pid {pid}); run this again when it is done"
+            )));
+        }
         bail!(
-            "{here} is {} by another git-agent command, or was left so by one that was killed; \
-             `git agent prune` finishes that",
-            if slot.state == slot::State::Creating {
-                "being created"
-            } else {
-                "being removed"
-            }
+            "{here} was left half {doing} by a git-agent command that was killed; `git agent prune` finishes that"
         );
     }
     if !slot.path.is_dir() {
