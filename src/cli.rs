@@ -77,11 +77,44 @@ pub enum Command {
     Init(Init),
     /// Install the man pages next to the binary, where `man` and `git agent --help` find them
     InstallMan(InstallMan),
+    /// Make Claude Code's `claude --worktree NAME` create and remove git-agent slots (its hooks)
+    Claude(Claude),
     /// Open the man page of git-agent or of a command (`-h` prints the built-in help)
     Help(Help),
     /// Run by the shell hook when the shell enters, leaves or switches slots
     #[command(hide = true)]
     HookEnv(HookEnv),
+}
+
+#[derive(Debug, Args)]
+pub struct Claude {
+    #[command(subcommand)]
+    pub action: ClaudeAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClaudeAction {
+    /// Write git-agent's WorktreeCreate and WorktreeRemove hooks into the repository's
+    /// .claude/settings.local.json (merged with what is there; running it again changes nothing)
+    Install(ClaudeInstall),
+    /// Claude Code's WorktreeCreate hook: reads its JSON payload on stdin, makes the slot (or
+    /// finds the one of that name), prints only its path
+    #[command(hide = true)]
+    WorktreeCreate,
+    /// Claude Code's WorktreeRemove hook: reads its JSON payload on stdin and removes the slot
+    /// at `worktree_path` as `rm` does, refusing to lose work
+    #[command(hide = true)]
+    WorktreeRemove,
+}
+
+#[derive(Debug, Args)]
+pub struct ClaudeInstall {
+    /// Print the merged settings on stdout instead of writing the file
+    #[arg(long, conflicts_with = "json")]
+    pub print: bool,
+    /// Print the file written and whether it changed as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

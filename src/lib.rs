@@ -1,5 +1,6 @@
 //! git-agent: a slot per parallel coding agent.
 
+pub mod claude;
 pub mod cli;
 pub mod cmd;
 pub mod complete;

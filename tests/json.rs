@@ -458,3 +458,15 @@ fn merge_matches_the_contract() {
     assert_eq!(json_error(&out)["error"]["kind"], "refused");
     conforms("merge --json", &[plan, done, nothing]);
 }
+
+#[test]
+fn claude_install_matches_the_contract() {
+    let (env, repo) = setup();
+    let first = env.json(&repo, &["claude", "install", "--json"]);
+    let second = env.json(&repo, &["claude", "install", "--json"]);
+    assert_eq!(
+        (first["changed"].clone(), second["changed"].clone()),
+        (true.into(), false.into())
+    );
+    conforms("claude install --json", &[first, second]);
+}

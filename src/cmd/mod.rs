@@ -14,6 +14,7 @@ mod add;
 mod adopt;
 mod approve;
 mod cd;
+mod claude;
 mod doctor;
 mod env;
 mod exec;
@@ -45,6 +46,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Cd(args) => cd::run(&args),
         Command::Init(args) => init::run(&args),
         Command::InstallMan(args) => install_man::run(&args),
+        Command::Claude(args) => claude::run(&args),
         Command::Help(args) => help::run(&args),
         Command::HookEnv(args) => hook_env::run(&args),
     }
