@@ -186,7 +186,8 @@ with_pinger() {  # runs "$@" while the pinger runs; sets ELAPSED_MS and WORST_MS
 ours=() ours_worst=() peer=() peer_worst=()
 for i in $(seq 1 "$ROUNDS"); do
   (cd "$REPO" && "$BIN" add "cache$i" >/dev/null 2>&1)
-  fill "myapp:cache$i:"
+  prefix=$(cd "$REPO" && "$BIN" env "cache$i" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["redis_prefix"])')
+  fill "$prefix"
   before=$(redis-cli -p "$REDIS_PORT" dbsize)
   with_pinger sh -c "cd '$REPO' && '$BIN' rm --force cache$i >/dev/null 2>'$WORK/rm.err'"
   after=$(redis-cli -p "$REDIS_PORT" dbsize)

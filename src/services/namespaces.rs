@@ -199,4 +199,77 @@ mod tests {
         assert!(!overlaps("app:feat-1:", "app:feat-2:"));
         assert!(!overlaps("app:feat:", "app:feat-abc123:"));
     }
+
+    fn holder(name: &str, names: Names) -> Holder {
+        Holder {
+            name: name.into(),
+            repo: "/r/.git".into(),
+            root: format!("/w/{name}").into(),
+            names,
+        }
+    }
+
+    #[test]
+    fn every_kind_of_name_is_checked() {
+        let pg = |n: &str, port: &str| {
+            Some((n.to_string(), Some("127.0.0.1".into()), Some(port.into())))
+        };
+        let others = [holder(
+            "a",
+            Names {
+                postgres: pg("app_a", "5432"),
+                neon: Some(("p".into(), "agent/a".into())),
+                compose: Some("app-a".into()),
+                redis_prefix: Some("app:a:".into()),
+            },
+        )];
+        // The same names elsewhere (another server, another project) are not taken.
+        let free = Names {
+            postgres: pg("app_a", "5433"),
+            neon: Some(("q".into(), "agent/a".into())),
+            compose: Some("app-b".into()),
+            redis_prefix: Some("app:b:".into()),
+        };
+        assert!(check_unique(&free, &others).is_ok());
+        for (names, what) in [
+            (
+                Names {
+                    postgres: pg("app_a", "5432"),
+                    ..Names::default()
+                },
+                "Postgres database app_a",
+            ),
+            (
+                Names {
+                    neon: Some(("p".into(), "agent/a".into())),
+                    ..Names::default()
+                },
+                "Neon branch agent/a",
+            ),
+            (
+                Names {
+                    compose: Some("app-a".into()),
+                    ..Names::default()
+                },
+                "Compose project app-a",
+            ),
+            (
+                Names {
+                    redis_prefix: Some("app:".into()),
+                    ..Names::default()
+                },
+                "SCAN MATCH app:*",
+            ),
+            (
+                Names {
+                    redis_prefix: Some("app:a:".into()),
+                    ..Names::default()
+                },
+                "the same prefix",
+            ),
+        ] {
+            let err = check_unique(&names, &others).unwrap_err().to_string();
+            assert!(err.contains(what) && err.contains("slot a (/w/a)"), "{err}");
+        }
+    }
 }
