@@ -36,7 +36,7 @@ pub struct Cli {
 pub enum Command {
     /// Create a slot: worktree, branch, ports, database and env file
     Add(Add),
-    /// List the slots of this repository: branch, ports, database, git state
+    /// The board: every slot with its agent (busy/idle), dev servers, git state and task
     #[command(visible_alias = "list")]
     Ls(Ls),
     /// Print a slot's environment
@@ -189,6 +189,9 @@ pub struct Ls {
     /// With --conflicts: count uncommitted and untracked changes as if committed
     #[arg(long, requires = "conflicts")]
     pub uncommitted: bool,
+    /// Redraw the board in place every 2 s (and when a slot comes or goes) until Ctrl-C
+    #[arg(long, conflicts_with_all = ["json", "conflicts"])]
+    pub watch: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

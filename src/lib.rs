@@ -1,5 +1,6 @@
 //! git-agent: a slot per parallel coding agent.
 
+pub mod board;
 pub mod claude;
 pub mod cli;
 pub mod cmd;

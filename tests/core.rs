@@ -800,8 +800,23 @@ fn ls_reports_dirty_and_ahead_behind() {
     assert_eq!(ls[0]["git"]["ahead"], 2);
     assert_eq!(ls[0]["git"]["behind"], 1);
     assert_eq!(ls[0]["git"]["dirty"], true);
-    let table = env.ok(&repo, &["ls"]);
-    assert!(table.contains("dirty(1) +2/-1"), "{table}");
+    // Ahead and behind as arrows, in ASCII where the locale is not UTF-8.
+    let table = |locale: &str| {
+        let out = env
+            .cmd(&repo)
+            .arg("ls")
+            .env("LC_ALL", locale)
+            .output()
+            .unwrap();
+        text(&out.stdout)
+    };
+    let utf8 = table("C.UTF-8");
+    assert!(utf8.contains("dirty(1) ↑2 ↓1"), "{utf8}");
+    let ascii = table("C");
+    assert!(
+        ascii.contains("dirty(1) ^2 v1") && ascii.is_ascii(),
+        "{ascii}"
+    );
     let fast = env.json(&repo, &["ls", "--json", "--no-status"]);
     assert!(fast[0]["git"].is_null());
 }

@@ -147,6 +147,27 @@ fn conforms(name: &str, samples: &[Value]) {
     );
 }
 
+/// A `sleep` running in a directory (a process in a slot), ended with the test.
+struct Sleeper(std::process::Child);
+
+impl Sleeper {
+    fn start(dir: &Path) -> Sleeper {
+        let child = std::process::Command::new("sleep")
+            .arg("600")
+            .current_dir(dir)
+            .spawn()
+            .unwrap();
+        Sleeper(child)
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A repository with a slot that has a task, a second one without, and one adopted.
 fn setup() -> (Env, std::path::PathBuf) {
     let env = Env::new();
@@ -180,11 +201,13 @@ fn env_matches_the_contract() {
     )
     .unwrap();
     env.ok(&repo, &["add", "nodb"]);
+    let _worker = Sleeper::start(&repo.parent().unwrap().join("app-worktrees/feat"));
     let samples = [
         env.json(&repo, &["env", "feat", "--json"]),
         env.json(&repo, &["env", "nodb", "--json"]),
     ];
     assert!(samples[1]["database"].is_null());
+    assert_eq!(samples[0]["agent"], "sleep", "{:#}", samples[0]);
     conforms("env SLOT --json", &samples);
 }
 
@@ -232,6 +255,7 @@ fn ls_matches_the_contract() {
         &repo,
         &["worktree", "add", "-q", "--detach", loose.to_str().unwrap()],
     );
+    let _worker = Sleeper::start(&repo.parent().unwrap().join("app-worktrees/feat"));
     let full = env.json(&repo, &["ls", "--json"]);
     let quick = env.json(&repo, &["ls", "--no-status", "--json"]);
     let kind = |v: &Value, k: &str| -> Vec<Value> {

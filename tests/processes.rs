@@ -3,101 +3,20 @@
 //! and one in the main worktree. `ls --json` attributes them; `rm` refuses while they run,
 //! stops them with `--kill`, and an agent may remove its own slot from inside.
 
+#[path = "support/procs.rs"]
+mod procs;
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use procs::{Running, agent, alive, http_server, script, sleeper, slot_dir, wait_for};
 use support::{Env, text};
-
-/// A process started by a test, killed when the test ends however it ends.
-struct Running(Child);
-
-impl Running {
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for(mut ready: impl FnMut() -> bool, what: &str) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn slot_dir(repo: &Path, slot: &str) -> PathBuf {
-    let name = repo.file_name().unwrap().to_str().unwrap();
-    repo.parent()
-        .unwrap()
-        .join(format!("{name}-worktrees"))
-        .join(slot)
-}
-
-fn port_of(env: &Env, repo: &Path, slot: &str) -> u16 {
-    env.json(repo, &["env", slot, "--json"])["ports"]["PORT"]
-        .as_u64()
-        .unwrap() as u16
-}
-
-/// `git agent exec SLOT -- python3 -m http.server $PORT`, listening once this returns.
-fn http_server(env: &Env, repo: &Path, slot: &str) -> (Running, u16) {
-    let port = port_of(env, repo, slot);
-    let child = env
-        .cmd(repo)
-        .args(["exec", slot, "--", "sh", "-c"])
-        .arg("exec python3 -m http.server \"$PORT\" --bind 127.0.0.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Running(child);
-    wait_for(
-        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
-        "the http.server to listen",
-    );
-    (server, port)
-}
-
-/// An executable script named `name` in `dir` (so the process is called `name`).
-fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, body).unwrap();
-    let mut cmd = Command::new("chmod");
-    cmd.args(["+x"]).arg(&path).status().unwrap();
-    path
-}
-
-fn alive(pid: u32) -> bool {
-    // A zombie has exited; only its parent's wait is missing.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(false)
-}
 
 #[test]
 fn rm_refuses_while_a_server_runs_then_kill_stops_it_and_removes_the_slot() {
     let env = Env::new();
-    let repo = env.repo("web");
+    let repo = procs::repo_with_free_ports(&env, "web");
     env.ok(&repo, &["add", "site"]);
     let dir = slot_dir(&repo, "site");
     let (mut server, port) = http_server(&env, &repo, "site");
@@ -130,7 +49,7 @@ fn rm_refuses_while_a_server_runs_then_kill_stops_it_and_removes_the_slot() {
 #[test]
 fn rm_force_goes_ahead_and_names_what_keeps_running() {
     let env = Env::new();
-    let repo = env.repo("web");
+    let repo = procs::repo_with_free_ports(&env, "web");
     env.ok(&repo, &["add", "site"]);
     let (server, _port) = http_server(&env, &repo, "site");
     let out = env.run(&repo, &["rm", "--force", "site"]);
@@ -210,4 +129,107 @@ fn an_agent_removes_its_own_slot_from_inside() {
     );
     assert!(!dir.exists(), "the slot is gone");
     wait_for(|| !alive(helper), "the helper to be gone");
+}
+
+fn slot<'a>(ls: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    ls.as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no slot {name}: {ls:#}"))
+}
+
+fn pids(slot: &serde_json::Value) -> Vec<u64> {
+    slot["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn processes_are_attributed_to_their_slot_and_the_main_worktree_keeps_its_own() {
+    let env = Env::new();
+    let repo = procs::repo_with_free_ports(&env, "app");
+    for name in ["web", "busy", "idle"] {
+        env.ok(&repo, &["add", name]);
+    }
+    let (server, port) = http_server(&env, &repo, "web");
+    // Named like agent CLIs, started in a subdirectory of their slot.
+    let codex = agent(
+        &env,
+        "codex",
+        &slot_dir(&repo, "busy").join("src/deep"),
+        true,
+    );
+    let claude = agent(&env, "claude", &slot_dir(&repo, "idle").join("docs"), false);
+    let in_main = sleeper(&repo);
+
+    let ls = env.json(&repo, &["ls", "--json"]);
+    let web = slot(&ls, "web");
+    let p = &web["processes"][0];
+    assert_eq!(pids(web), [server.pid() as u64], "{web:#}");
+    assert_eq!(p["name"], "http.server");
+    assert_eq!(
+        p["ports"],
+        serde_json::json!([port]),
+        "the port is the server's: {web:#}"
+    );
+    assert_eq!(web["listening"]["PORT"], true);
+
+    let busy = slot(&ls, "busy");
+    assert_eq!(pids(busy), [codex.pid() as u64], "{busy:#}");
+    assert_eq!(
+        (&busy["agent"], &busy["busy"]),
+        (&"codex".into(), &true.into()),
+        "{busy:#}"
+    );
+    assert_eq!(busy["processes"][0]["agent"], "codex");
+    assert!(
+        busy["processes"][0]["cwd"]
+            .as_str()
+            .unwrap()
+            .ends_with("busy/src/deep")
+    );
+
+    let idle = slot(&ls, "idle");
+    assert_eq!(pids(idle), [claude.pid() as u64], "{idle:#}");
+    assert_eq!(
+        (&idle["agent"], &idle["busy"]),
+        (&"claude".into(), &false.into()),
+        "{idle:#}"
+    );
+
+    // The main worktree's process is no slot's.
+    for s in ls.as_array().unwrap() {
+        assert!(!pids(s).contains(&(in_main.pid() as u64)), "{s:#}");
+    }
+
+    // env --json says the same of one slot; the table shows it at a glance.
+    let one = env.json(&repo, &["env", "busy", "--json"]);
+    assert_eq!(
+        (&one["agent"], &one["busy"]),
+        (&"codex".into(), &true.into()),
+        "{one:#}"
+    );
+    assert_eq!(pids(&one), [codex.pid() as u64]);
+    let table = env.ok(&repo, &["ls"]);
+    let line = |needle: &str| {
+        table
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle}: {table}"))
+            .to_string()
+    };
+    assert!(line("  busy ").contains("codex busy"), "{table}");
+    assert!(line("  idle ").contains("claude idle"), "{table}");
+    assert!(
+        line("  web ").contains(&format!("http.server:{port}")),
+        "{table}"
+    );
+    assert!(
+        line("(main)").contains("sleep"),
+        "the main worktree's own: {table}"
+    );
 }

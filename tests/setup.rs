@@ -604,7 +604,7 @@ fn task_notes_are_stored_shown_and_changed() {
     assert!(header.contains("TASK"), "{ls}");
     let row = |name: &str| {
         ls.lines()
-            .find(|l| l.starts_with(name))
+            .find(|l| l.trim_start().starts_with(name))
             .unwrap()
             .to_string()
     };

@@ -17,6 +17,10 @@ pub fn run(args: &Env) -> Result<()> {
             value["redis_prefix"] = redis.prefix.clone().into();
         }
         value["database_url"] = crate::services::database_url(&slot.resources, &vars).into();
+        // What runs in it and when it last changed, as `ls --json` says.
+        if let Some((row, now)) = crate::board::slot_row(&ctx.repo, &ctx.cwd, &slot.path)? {
+            crate::board::json::live(&mut value, &row, now);
+        }
         return output::print_json(&value);
     }
     let mut text = String::new();

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
+use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
 
 pub use stop::{clear_slot, stop};
 
@@ -45,6 +45,9 @@ pub struct Proc {
     pub busy: Option<bool>,
     /// CPU time used so far, in milliseconds, at the last reading.
     pub cpu_ms: u64,
+    /// Running or waiting for a CPU at a reading: busy, however little CPU a loaded machine
+    /// gave it.
+    pub runnable: bool,
 }
 
 impl Proc {
@@ -203,20 +206,21 @@ impl Scanner {
                 && process.start_time() == p.started
             {
                 p.cpu_ms = process.accumulated_cpu_time();
+                p.runnable |= process.status() == ProcessStatus::Run;
             }
         }
         self.mark_busy(groups);
     }
 
-    /// Busy: at least 1% of a core, and at least one unit the platform counts, since the
-    /// last reading of the same process.
+    /// Busy: running or waiting to run at a reading, or at least 1% of a core (and at least
+    /// one unit the platform counts) since the last reading of the same process.
     fn mark_busy(&mut self, groups: &mut [Vec<Proc>]) {
         let elapsed = self.last_at.map(|t| self.read_at.duration_since(t));
         for p in groups.iter_mut().flatten() {
             p.busy = match (elapsed, self.last.get(&(p.pid, p.started))) {
                 (Some(elapsed), Some(before)) => {
                     let used = p.cpu_ms.saturating_sub(*before);
-                    Some(used > 0 && used as u128 * 100 >= elapsed.as_millis())
+                    Some(p.runnable || (used > 0 && used as u128 * 100 >= elapsed.as_millis()))
                 }
                 _ => None,
             };
@@ -269,6 +273,7 @@ fn to_proc(process: &sysinfo::Process) -> Proc {
         ports: None,
         busy: None,
         cpu_ms: process.accumulated_cpu_time(),
+        runnable: process.status() == ProcessStatus::Run,
     }
 }
 

@@ -102,6 +102,10 @@ fn script_of(args: &[String]) -> Option<String> {
         if arg == "-m" {
             return args.next().cloned();
         }
+        // Inline code (`python3 -c '...'`, `node -e '...'`) names nothing: the interpreter it is.
+        if ["-c", "-e", "--eval", "-p", "--print"].contains(&arg.as_str()) {
+            return None;
+        }
         if let Some(module) = arg.strip_prefix("-m").filter(|m| !m.is_empty()) {
             return Some(module.to_string());
         }
