@@ -70,7 +70,10 @@ impl Case {
         assert_eq!(landing["how"], how, "{landing:#}");
         assert_eq!(landing["integrated_into"], into, "{landing:#}");
         let board = self.env.ok(&self.repo, &["ls"]);
-        let row = board.lines().find(|l| l.starts_with("work ")).unwrap();
+        let row = board
+            .lines()
+            .find(|l| l.trim_start().starts_with("work "))
+            .unwrap();
         assert!(row.contains("integrated"), "{board}");
         // rm deletes it without --force, and says why that loses nothing.
         let err = self.env.fails(&self.repo, &["rm", "work"], 0);

@@ -49,13 +49,7 @@ pub(super) fn fit_to(limit: usize, cols: &mut Vec<Col>, grid: &mut [Vec<Cell>], 
             }
             Drop(col) => {
                 if let Some(c) = cols.iter().position(|x| *x == col) {
-                    cols.remove(c);
-                    for row in grid.iter_mut() {
-                        row.remove(c);
-                    }
-                    for row in originals.iter_mut() {
-                        row.remove(c);
-                    }
+                    drop_column(cols, grid, &mut originals, c);
                 }
             }
             Squeeze => {
@@ -74,13 +68,14 @@ pub(super) fn fit_to(limit: usize, cols: &mut Vec<Col>, grid: &mut [Vec<Cell>], 
                     let target = now.saturating_sub(total - limit).max(6);
                     cut_column(grid, c, target, false, style);
                 }
-                // Still too wide (a tiny terminal): cut the lines themselves.
-                if total_width(cols, grid) > limit
-                    && let Some(last) = cols.len().checked_sub(1)
-                {
-                    let room =
-                        limit.saturating_sub(total_width(cols, grid) - column_width(grid, last));
-                    cut_column(grid, last, room, false, style);
+                // Still too wide (a tiny terminal): the columns on the right go, then the
+                // last one left is cut.
+                while total_width(cols, grid) > limit && cols.len() > 1 {
+                    let last = cols.len() - 1;
+                    drop_column(cols, grid, &mut originals, last);
+                }
+                if total_width(cols, grid) > limit {
+                    cut_column(grid, 0, limit, false, style);
                 }
             }
         }
@@ -114,6 +109,21 @@ fn give_back(
                 fit::cut_end(&original[c], target, style.ellipsis())
             };
         }
+    }
+}
+
+fn drop_column(
+    cols: &mut Vec<Col>,
+    grid: &mut [Vec<Cell>],
+    originals: &mut [Vec<String>],
+    c: usize,
+) {
+    cols.remove(c);
+    for row in grid.iter_mut() {
+        row.remove(c);
+    }
+    for row in originals.iter_mut() {
+        row.remove(c);
     }
 }
 

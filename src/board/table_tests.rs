@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::board::gitstate::GitState;
+use crate::land::readiness::Readiness;
 use crate::procs::Proc;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -39,6 +40,7 @@ fn board(processes: Option<Vec<Proc>>) -> Board {
         branch: Some("main".into()),
         listening: BTreeMap::new(),
         git: Some(GitState::default()),
+        landing: None,
         processes: processes.clone().map(|_| Vec::new()),
         activity: Some(100),
         here: true,
@@ -52,6 +54,10 @@ fn board(processes: Option<Vec<Proc>>) -> Board {
             path: PathBuf::from(format!("/home/u/src/app-worktrees/{name}")),
             branch: Some(format!("feature/{name}")),
             listening: BTreeMap::from([("PORT".to_string(), true)]),
+            landing: Some(Readiness {
+                conflicts: Some(vec!["src/a.rs".into()]),
+                ..Default::default()
+            }),
             git: Some(GitState {
                 changes: 2,
                 ahead: Some(3),
