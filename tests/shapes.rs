@@ -265,7 +265,17 @@ fn a_detached_head_base_is_the_commit_and_the_branch_it_came_from() {
         let rows = env.json(from, &["ls", "--json"]);
         assert_eq!(rows[0]["git"]["ahead"], 1, "from {}", from.display());
     }
-    assert!(env.ok(&repo, &["ls"]).contains("+1/-0"));
+    let table = env
+        .cmd(&repo)
+        .arg("ls")
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap();
+    assert!(
+        text(&table.stdout).contains("clean ^1"),
+        "{}",
+        text(&table.stdout)
+    );
     // rm refuses, naming the commit, not "HEAD".
     let err = env.fails(&dir, &["rm"], 3);
     assert!(
