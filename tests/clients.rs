@@ -1,6 +1,6 @@
 //! The URLs a slot gets, opened by the real clients apps use: Django through dj-database-url,
-//! SQLAlchemy, @libsql/client (what Drizzle's libsql driver uses, with a `file:` URL), and
-//! redis-py reading the REDIS_URL of a slot. Two slots at once, each on its own file.
+//! SQLAlchemy, @libsql/client (what Drizzle's libsql driver uses, with a `file:` URL),
+//! ActiveRecord (Rails, `sqlite3:`), and redis-py reading the REDIS_URL of a slot.
 
 #[path = "support/readers.rs"]
 mod readers;
@@ -256,4 +256,38 @@ fn redis_py_reads_the_redis_url_a_slot_gets() {
     let stderr = env.ok(&dir, &["rm", "feature-r"]);
     let _ = stderr;
     assert_eq!(redis.dbsize(n), 0);
+}
+
+#[test]
+fn activerecord_opens_a_sqlite3_url_from_the_template() {
+    // Debian's ruby-activerecord and ruby-sqlite3 (`.ci/run` installs them).
+    let probe = Command::new("ruby")
+        .args(["-e", "require 'active_record'; require 'sqlite3'"])
+        .output();
+    assert!(
+        probe.as_ref().is_ok_and(|o| o.status.success()),
+        "ActiveRecord is not installed: apt install ruby-activerecord ruby-sqlite3 (bash .ci/run does)"
+    );
+    let env = Env::new();
+    let dir = env.repo("app");
+    std::fs::write(
+        dir.join(".git-agent.toml"),
+        "[database]\nurl = \"sqlite3:{db_file}\"\n",
+    )
+    .unwrap();
+    env.git(&dir, &["add", "."]);
+    env.git(&dir, &["commit", "-q", "-m", "rails"]);
+    env.ok(&dir, &["add", "feature/rails"]);
+    let script = "require 'active_record'\n\
+                  ActiveRecord::Base.establish_connection(ENV.fetch('DATABASE_URL'))\n\
+                  ActiveRecord::Base.connection.execute('create table t (x integer)')\n\
+                  ActiveRecord::Base.connection.execute('insert into t values (3)')\n\
+                  puts ActiveRecord::Base.connection_db_config.database\n";
+    let mut cmd = env.cmd(&dir);
+    cmd.args(["exec", "feature-rails", "--", "ruby", "-e", script]);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let file = slot_dir(&env, &dir, "feature-rails").join(".git-agent/db.sqlite3");
+    assert_eq!(text(&out.stdout).trim(), file.display().to_string());
+    assert_eq!(sqlite(&file, "select x from t"), "3");
 }
