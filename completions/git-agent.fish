@@ -12,6 +12,17 @@ function __git_agent_complete
         or return
         set tokens git-agent $tokens[(math $at + 1)..-1]
     end
+    # After the `--` of `exec SLOT -- CMD` or `add BRANCH -- CMD` the words are a command line
+    # of their own: fish completes that as it would at the prompt.
+    if contains -- $tokens[2] exec add
+        set -l dd (contains -i -- -- $tokens)
+        if test -n "$dd"
+            set -l rest $tokens[$dd..-1]
+            set -e rest[1]
+            complete -C (string join ' ' -- (string escape -- $rest) (commandline -ct))
+            return
+        end
+    end
     GIT_AGENT_COMPLETE=fish command $bin -- $tokens (commandline -ct) 2>/dev/null
 end
 

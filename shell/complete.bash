@@ -27,15 +27,40 @@ __git_agent_candidates() {
   done <<<"$__ga_out"
 }
 
+# After the `--` of `exec SLOT -- CMD` or `add BRANCH -- CMD` the words are a command line of
+# their own: completes it as bash would at the prompt. Returns 1 when the cursor is not there.
+__git_agent_after_dashes() {
+  local __ga_i __ga_sub=''
+  for ((__ga_i = 1; __ga_i < COMP_CWORD; __ga_i++)); do
+    case ${COMP_WORDS[__ga_i]} in
+      exec | add) [[ -n $__ga_sub ]] || __ga_sub=${COMP_WORDS[__ga_i]} ;;
+      --)
+        [[ -n $__ga_sub ]] || return 1
+        if declare -F _command_offset >/dev/null; then
+          _command_offset "$((__ga_i + 1))"
+        elif ((__ga_i + 1 == COMP_CWORD)); then
+          COMPREPLY=()
+          local __ga_c
+          while IFS= read -r __ga_c; do COMPREPLY+=("$__ga_c"); done < <(compgen -c -- "${COMP_WORDS[COMP_CWORD]}")
+        fi
+        return 0
+        ;;
+    esac
+  done
+  return 1
+}
+
 # Called by git's completion for `git agent ...`, with words/cword set and __git_cmd_idx the
 # index of "agent".
 _git_agent() {
+  __git_agent_after_dashes && return
   local __ga_at=${__git_cmd_idx:-1}
   __git_agent_candidates " " "$((cword - __ga_at))" git-agent "${words[@]:__ga_at+1}"
 }
 
 # `git-agent ...` typed directly.
 __git_agent_complete_bin() {
+  __git_agent_after_dashes && return
   local words cword
   if declare -F _get_comp_words_by_ref >/dev/null; then
     _get_comp_words_by_ref -n =: words cword

@@ -4,6 +4,15 @@
 # words[1] = "agent") and as `git-agent ...`. Candidates come from the binary.
 
 _git-agent() {
+  # After the `--` of `exec SLOT -- CMD` or `add BRANCH -- CMD` the words are a command line
+  # of their own: zsh completes it as it would at the prompt.
+  local -i __ga_dd=${words[(i)--]}
+  if ((__ga_dd < CURRENT)) && [[ -n ${words[(r)exec]}${words[(r)add]} ]]; then
+    shift __ga_dd words
+    ((CURRENT -= __ga_dd))
+    _normal
+    return
+  fi
   local -a __ga_lines __ga_dirs __ga_other
   local __ga_out __ga_c
   __ga_out=$(GIT_AGENT_COMPLETE=zsh _CLAP_IFS=$'\n' _CLAP_COMPLETE_INDEX=$((CURRENT - 1)) \

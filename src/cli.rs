@@ -127,7 +127,7 @@ pub struct Help {
 pub struct Add {
     /// The branch: a new one, an existing local one, or a remote one (origin/x); an existing
     /// slot's name or branch goes to that slot
-    #[arg(add = ArgValueCompleter::new(crate::complete::branches))]
+    #[arg(add = ArgValueCompleter::new(crate::complete::add_targets))]
     pub branch: String,
     /// Make a new slot, never go to an existing one (an error if BRANCH names one)
     #[arg(long)]

@@ -103,21 +103,7 @@ pub fn slots() -> Vec<CompletionCandidate> {
     let Some(common) = common_dir() else {
         return vec![];
     };
-    let Ok(entries) = std::fs::read_dir(crate::slot::slots_dir(&common)) else {
-        return vec![];
-    };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_suffix(".toml")
-                .map(str::to_string)
-        })
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort();
-    names
+    slots_dir_names(&common)
         .into_iter()
         .map(|name| {
             let branch = crate::slot::load(&common, &name)
@@ -159,6 +145,82 @@ pub fn branches(current: &OsStr) -> Vec<CompletionCandidate> {
     out.sort();
     out.dedup();
     out.into_iter().map(CompletionCandidate::new).collect()
+}
+
+/// What `add` takes: the slots' names (it goes there) and the branches it can check out, that
+/// is all but those checked out in a worktree that is not a slot (it refuses those).
+pub fn add_targets(current: &OsStr) -> Vec<CompletionCandidate> {
+    let Some(common) = common_dir() else {
+        return vec![];
+    };
+    let prefix = current.to_string_lossy();
+    let slots: Vec<crate::slot::Slot> = slots_dir_names(&common)
+        .iter()
+        .filter_map(|name| crate::slot::load(&common, name).ok())
+        .collect();
+    let taken: Vec<String> = checked_out(&common)
+        .into_iter()
+        .filter(|b| !slots.iter().any(|s| &s.branch == b))
+        .collect();
+    let mut out: Vec<CompletionCandidate> = slots
+        .iter()
+        .filter(|s| s.name.starts_with(prefix.as_ref()))
+        .map(|s| {
+            CompletionCandidate::new(s.name.clone())
+                .help(Some(format!("slot on branch {}", s.branch).into()))
+        })
+        .collect();
+    for candidate in branches(current) {
+        let name = candidate.get_value().to_string_lossy().into_owned();
+        if !taken.contains(&name) && !slots.iter().any(|s| s.name == name) {
+            out.push(candidate);
+        }
+    }
+    out
+}
+
+/// The branches checked out in the repository's worktrees: the main one's (a bare
+/// repository's HEAD is not a checkout) and every linked one's.
+fn checked_out(common: &Path) -> Vec<String> {
+    let bare = std::fs::read_to_string(common.join("config")).is_ok_and(|text| {
+        text.lines()
+            .any(|l| l.replace(' ', "").eq_ignore_ascii_case("bare=true"))
+    });
+    let mut heads = Vec::new();
+    if !bare {
+        heads.push(common.join("HEAD"));
+    }
+    if let Ok(entries) = std::fs::read_dir(common.join("worktrees")) {
+        heads.extend(entries.flatten().map(|e| e.path().join("HEAD")));
+    }
+    heads
+        .iter()
+        .filter_map(|h| std::fs::read_to_string(h).ok())
+        .filter_map(|t| {
+            t.trim()
+                .strip_prefix("ref: refs/heads/")
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// The names of the slot records of a repository.
+fn slots_dir_names(common: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(crate::slot::slots_dir(common)) else {
+        return vec![];
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".toml")
+                .map(str::to_string)
+        })
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
 }
 
 /// Ref names of the loose refs under `dir`, which holds the namespace `prefix`.

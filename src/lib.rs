@@ -57,6 +57,10 @@ pub fn run() -> i32 {
                 }
                 return error::Kind::Usage.exit_code();
             }
+            if let Some(text) = dash_tip(&e) {
+                eprint!("{text}");
+                return e.exit_code();
+            }
             let _ = e.print();
             return e.exit_code();
         }
@@ -70,6 +74,36 @@ pub fn run() -> i32 {
             error::exit_code(&error)
         }
     }
+}
+
+/// For `add -x` and `exec -x`: clap's tip to write `-- -x` would make `-x` the command to
+/// run, so the error says what `--` means there instead.
+fn dash_tip(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let command = std::env::args().skip(1).find(|a| !a.starts_with('-'))?;
+    if !matches!(command.as_str(), "add" | "exec") {
+        return None;
+    }
+    let arg = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => arg.clone(),
+        _ => return None,
+    };
+    let what = if command == "add" {
+        "a branch or slot"
+    } else {
+        "a slot"
+    };
+    let text = e.render().to_string();
+    let (first, rest) = text.split_once('\n')?;
+    let usage = rest.find("Usage:").map_or("", |at| &rest[at..]);
+    let out = format!(
+        "{first}\n\n  tip: {arg} is not an option of `git agent {command}`, and {what} name cannot start \
+         with '-'; after `--` come the command to run in the slot and its arguments\n\n{usage}"
+    );
+    Some(out)
 }
 
 /// Whether `--json` is among git-agent's own arguments (before a `--` that starts a command

@@ -22,13 +22,15 @@ pub fn short_hash(text: &str) -> String {
 }
 
 /// Turns a branch name into a slot name that is safe as one path component:
-/// `feature/auth` → `feature-auth`. Only `[A-Za-z0-9._-]` survive; runs of anything else
-/// become one `-`; leading dots and dashes are dropped so the name is never hidden, never
-/// `..` and never looks like a flag.
+/// `feature/auth` → `feature-auth`, `修正/ログイン` → `修正-ログイン`. Letters and digits of any
+/// script and `._-` survive (never a separator, a control or formatting character such as a
+/// right-to-left override, nor shell syntax); runs of anything else become one `-`; leading
+/// dots and dashes are dropped so the name is never hidden, never `..` and never looks like
+/// a flag.
 pub fn slot_name(branch: &str) -> String {
     let mut out = String::with_capacity(branch.len());
     for ch in branch.chars() {
-        let keep = ch.is_ascii_alphanumeric() || ch == '.' || ch == '_' || ch == '-';
+        let keep = slot_char(ch);
         if keep {
             out.push(ch);
         } else if !out.ends_with('-') {
@@ -59,21 +61,23 @@ pub fn slot_name(branch: &str) -> String {
     name
 }
 
+/// A character a slot name may hold: a letter or digit of any script, `.`, `_` or `-`.
+fn slot_char(ch: char) -> bool {
+    ch.is_alphanumeric() || ch == '.' || ch == '_' || ch == '-'
+}
+
 /// Checks a slot name given by the user with `--name`.
 pub fn check_slot_name(name: &str) -> Result<()> {
     if name.is_empty() {
         bail!("the slot name is empty; use letters, digits, '.', '_' or '-'");
     }
-    if name.len() > MAX_SLOT_LEN {
+    if name.chars().count() > MAX_SLOT_LEN {
         bail!("the slot name '{name}' is longer than {MAX_SLOT_LEN} characters");
     }
     if name.starts_with(['-', '.']) || name.contains("..") {
         bail!("the slot name '{name}' may not start with '-' or '.' nor contain '..'");
     }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "._-".contains(*c)))
-    {
+    if let Some(bad) = name.chars().find(|c| !slot_char(*c)) {
         bail!("the slot name '{name}' contains '{bad}'; use letters, digits, '.', '_' or '-'");
     }
     Ok(())
@@ -147,7 +151,11 @@ mod tests {
         assert_eq!(slot_name("feature/auth"), "feature-auth");
         assert_eq!(slot_name("fix//two  spaces"), "fix-two-spaces");
         assert_eq!(slot_name("-rf"), "rf");
-        assert_eq!(slot_name("ünïcode/ß"), "n-code");
+        assert_eq!(slot_name("ünïcode/ß"), "ünïcode-ß");
+        assert_eq!(slot_name("日本語"), "日本語");
+        assert_eq!(slot_name("修正/ログイン画面"), "修正-ログイン画面");
+        assert_eq!(slot_name("fix\u{202e}txt"), "fix-txt");
+        assert_eq!(slot_name("😀"), format!("slot-{}", short_hash("😀")));
         assert!(slot_name("..").starts_with("slot-"));
         assert!(slot_name("///").starts_with("slot-"));
         assert!(!slot_name("a/../b").contains(".."));
@@ -158,7 +166,8 @@ mod tests {
     #[test]
     fn check_rejects_unsafe_names() {
         assert!(check_slot_name("ok-name_1.2").is_ok());
-        for bad in ["", "-x", ".x", "a..b", "a/b", "a b", "ü"] {
+        assert!(check_slot_name("ü").is_ok() && check_slot_name("日本語").is_ok());
+        for bad in ["", "-x", ".x", "a..b", "a/b", "a b", "a\u{202e}b", "$x"] {
             assert!(check_slot_name(bad).is_err(), "{bad}");
         }
     }

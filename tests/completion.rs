@@ -217,9 +217,29 @@ fn candidates_for_commands_slots_and_branches() {
         .unwrap();
     assert_eq!(text(&out.stdout), "feature-auth\tbranch feature/auth\n");
 
+    // add: what it takes. Slots (it goes there) and branches not checked out elsewhere; not
+    // `main`, checked out in the main worktree, nor a branch another tool's worktree has.
+    let claude = repo.join(".claude/worktrees/other");
+    env.git(
+        &repo,
+        &[
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "worktree-other",
+            claude.to_str().unwrap(),
+        ],
+    );
     let branches = candidates(&env, &repo, &["add", ""]);
+    assert!(
+        !branches
+            .iter()
+            .any(|b| b == "main" || b == "worktree-other"),
+        "add offers what it refuses: {branches:?}"
+    );
     for name in [
-        "main",
+        "feature-auth",
         "feature/auth",
         "fix/bug",
         "release/1.0",
@@ -416,6 +436,12 @@ fn tab_completion(shell: &'static str) {
         &["feature/auth", "feature/billing"],
     );
     tty.sync(4);
+    // After the `--` of exec, the words are a command line of their own.
+    // (The typed word is a prefix: only the list of candidates shows the commands' names.)
+    tty.tab("git agent exec feature-auth -- shu", &["shuf", "shutdown"]);
+    tty.sync(5);
+    tty.tab("git-agent exec feature-auth -- shu", &["shuf", "shutdown"]);
+    tty.sync(6);
 }
 
 #[test]

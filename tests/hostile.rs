@@ -287,7 +287,10 @@ fn hostile_slot_names() {
         "-x",
         ".x",
         "a b",
-        "ü",
+        // Letters of any script are fine (`ü`, `日本語`); a right-to-left override or a
+        // zero-width joiner, which make a name read as another, are not.
+        "a\u{202e}b",
+        "a\u{200d}b",
         "",
         "x\n",
         &"n".repeat(65),
