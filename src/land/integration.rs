@@ -6,15 +6,17 @@
 //!    rebase or cherry-pick whose result no later commit touched). Decided path by path,
 //!    in-process: every file the branch changed since the merge base must have the branch's
 //!    version in the base; a file both sides changed must come out of a plain three-way text
-//!    merge (`git merge-file`) as the base's version. Merge drivers and other `.gitattributes`
+//!    merge (in-process, like `git merge-file`) as the base's version. Merge drivers and other `.gitattributes`
 //!    are not consulted: a `merge=ours` or `union` driver would make unlanded work look landed.
 //!    Renames are not followed, which can only make a landed branch look unlanded, never the
 //!    other way round;
 //! 3. **patches**: every commit's patch is already in the base, as `git cherry` sees it (a
 //!    rebase or cherry-pick that later commits edited). Asked only when each file that still
-//!    differs was also changed by the base: when the base never touched a file the branch
-//!    changed, no commit of the base can hold that change (unless it was reverted since, and a
-//!    reverted change is not in the base).
+//!    differs was changed by the base too and its text merge conflicts: when the base never
+//!    touched a file the branch changed, or the branch's change merges cleanly onto the base's
+//!    version and still changes it, the base's version lacks that change, so no commit of the
+//!    base can hold it unless it was taken out again since, and a change the base took out is
+//!    not in the base.
 //!
 //! A branch is integrated when any check holds for any of the targets. Partially merged work
 //! never is: one file or one commit missing is enough to say no.
@@ -273,7 +275,7 @@ pub fn check(
     }
     let mut patch_candidates = Vec::new();
     for (i, target) in targets.iter().enumerate() {
-        let content = content(repo, dir, tip, target.id)?;
+        let content = content(repo, tip, target.id)?;
         if content.is_same() {
             return Ok(Verdict::Integrated {
                 into: target.name.clone(),
@@ -283,7 +285,7 @@ pub fn check(
         if i == 0 {
             missing.files = content.differing();
         }
-        if content.untouched.is_empty() {
+        if content.patches_may_be_there() {
             patch_candidates.push(target);
         }
     }
@@ -318,25 +320,47 @@ type Version = Option<(gix::object::tree::EntryMode, ObjectId)>;
 struct Content {
     /// Changed by the branch, never by the target: merging would bring the change.
     untouched: Vec<String>,
-    /// Changed by both, and the text merge does not come out as the target's version.
-    both: Vec<String>,
+    /// Changed by both; the branch's change merges cleanly and still changes the target's.
+    adds: Vec<String>,
+    /// Changed by both; the text merge conflicts (or they are not both text).
+    conflicting: Vec<String>,
 }
 
 impl Content {
     fn is_same(&self) -> bool {
-        self.untouched.is_empty() && self.both.is_empty()
+        self.untouched.is_empty() && self.adds.is_empty() && self.conflicting.is_empty()
+    }
+
+    /// Whether patch ids could still find the branch's commits in the target (module notes).
+    fn patches_may_be_there(&self) -> bool {
+        self.untouched.is_empty() && self.adds.is_empty()
     }
 
     fn differing(&self) -> Vec<String> {
-        let mut files: Vec<String> = self.untouched.iter().chain(&self.both).cloned().collect();
+        let mut files: Vec<String> = self
+            .untouched
+            .iter()
+            .chain(&self.adds)
+            .chain(&self.conflicting)
+            .cloned()
+            .collect();
         files.sort();
         files
     }
 }
 
+/// How a three-way text merge of the branch's version into the target's comes out.
+enum Merged {
+    /// As the target's version: the branch's change is in it.
+    Theirs,
+    /// Cleanly, with more than the target's version.
+    Adds,
+    Conflict,
+}
+
 /// Whether merging `tip` into `target` would leave the target's tree as it is (see the module
 /// notes for how).
-fn content(repo: &gix::Repository, dir: &Path, tip: ObjectId, target: ObjectId) -> Result<Content> {
+fn content(repo: &gix::Repository, tip: ObjectId, target: ObjectId) -> Result<Content> {
     let Some(base) = repo
         .merge_base(tip, target)
         .ok()
@@ -397,12 +421,14 @@ fn content(repo: &gix::Repository, dir: &Path, tip: ObjectId, target: ObjectId) 
     }
     if !out.untouched.is_empty() {
         // Decided already; the text merges would not change the answer.
-        out.both = both.into_iter().map(|(name, ..)| name).collect();
+        out.conflicting = both.into_iter().map(|(name, ..)| name).collect();
         return Ok(out);
     }
     for (name, old, theirs, ours) in both {
-        if !merges_to_theirs(repo, dir, old, theirs, ours)? {
-            out.both.push(name);
+        match text_merge(repo, old, theirs, ours)? {
+            Merged::Theirs => {}
+            Merged::Adds => out.adds.push(name),
+            Merged::Conflict => out.conflicting.push(name),
         }
     }
     Ok(out)
@@ -476,34 +502,47 @@ fn lookup(tree: &gix::Tree<'_>, path: &gix::bstr::BStr) -> Result<Version> {
         .filter(|(m, _)| !m.is_tree()))
 }
 
-/// Whether a plain three-way text merge of the branch's version into the target's comes out
-/// as the target's version. Anything but two regular files with a common ancestor is "no".
-fn merges_to_theirs(
+/// A plain three-way text merge of the branch's version into the target's, in-process, with
+/// no merge driver. Anything but two regular files with a common ancestor is a conflict.
+fn text_merge(
     repo: &gix::Repository,
-    dir: &Path,
     old: Version,
     theirs: Version,
     ours: Version,
-) -> Result<bool> {
+) -> Result<Merged> {
     let (Some((old_mode, old)), Some((theirs_mode, theirs)), Some((ours_mode, ours))) =
         (old, theirs, ours)
     else {
-        return Ok(false);
+        return Ok(Merged::Conflict);
     };
     let blob = |m: gix::object::tree::EntryMode| m.is_blob() && !m.is_link();
     if !(blob(old_mode) && blob(theirs_mode) && blob(ours_mode)) || theirs_mode != ours_mode {
-        return Ok(false);
+        return Ok(Merged::Conflict);
     }
-    let mut cmd = crate::git::git_in(dir);
-    cmd.args(["merge-file", "-p", "--object-id"])
-        .arg(theirs.to_string())
-        .arg(old.to_string())
-        .arg(ours.to_string());
-    let out = crate::git::output(&mut cmd)?;
-    if !out.status.success() {
-        return Ok(false);
+    let (old, theirs, ours) = (
+        repo.find_blob(old)?.detach().data,
+        repo.find_blob(theirs)?.detach().data,
+        repo.find_blob(ours)?.detach().data,
+    );
+    if [&old, &theirs, &ours].iter().any(|d| d.contains(&0)) {
+        return Ok(Merged::Conflict); // binary
     }
-    Ok(repo.find_blob(theirs)?.data == out.stdout)
+    let mut input = gix::diff::blob::InternedInput::new(&[][..], &[]);
+    let mut out = Vec::new();
+    let resolution = gix::merge::blob::builtin_driver::text(
+        &mut out,
+        &mut input,
+        Default::default(),
+        &theirs,
+        &old,
+        &ours,
+        Default::default(),
+    );
+    Ok(match resolution {
+        gix::merge::blob::Resolution::Complete if out == theirs => Merged::Theirs,
+        gix::merge::blob::Resolution::Complete => Merged::Adds,
+        _ => Merged::Conflict,
+    })
 }
 
 /// Whether `git cherry TARGET TIP` marks every commit as already in the target.
