@@ -432,3 +432,135 @@ fn prune_after_an_interrupted_rm_deletes_a_squash_merged_branch() {
     assert!(err.contains("its `git agent rm` was interrupted"), "{err}");
     assert!(!harden::branches(&c.env, &c.repo).contains("work"));
 }
+
+/// Three slots with a known answer: a and b conflict in f.txt, b and c in g.txt, a and c not
+/// at all. Landing a and c first leaves one slot (b) to resolve, the fewest possible.
+#[test]
+fn pairwise_conflicts_between_three_slots_and_the_order_that_keeps_them_fewest() {
+    let env = Env::new();
+    let repo = env.repo("app");
+    env.commit(&repo, "f.txt", "f\n");
+    env.commit(&repo, "g.txt", "g\n");
+    let mut dirs = Vec::new();
+    for name in ["a", "b", "c"] {
+        dirs.push(PathBuf::from(env.ok(&repo, &["add", name]).trim()));
+    }
+    let c = Case {
+        env,
+        repo,
+        slot: dirs[0].clone(),
+    };
+    c.commit(&dirs[0], "f.txt", "f by a\n", "a edits f");
+    c.commit(&dirs[1], "f.txt", "f by b\n", "b edits f");
+    c.commit(&dirs[1], "g.txt", "g by b\n", "b edits g");
+    c.commit(&dirs[2], "g.txt", "g by c\n", "c edits g");
+    c.commit(&dirs[2], "h.txt", "h\n", "c adds h");
+    let before = harden::user_state(&c.env, &[&c.repo, &dirs[0], &dirs[1], &dirs[2]]);
+    let report = c.env.json(&c.repo, &["ls", "--conflicts", "--json"]);
+    let pairs: Vec<(String, String, Vec<String>)> = report["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let files = p["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap().to_string())
+                .collect();
+            (
+                p["a"].as_str().unwrap().into(),
+                p["b"].as_str().unwrap().into(),
+                files,
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("a".to_string(), "b".to_string(), vec!["f.txt".to_string()]),
+            ("b".to_string(), "c".to_string(), vec!["g.txt".to_string()]),
+        ],
+        "{report:#}"
+    );
+    let order = &report["orders"][0];
+    let names: Vec<&str> = order["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "c", "b"], "{report:#}");
+    assert_eq!(order["expected_conflicts"], 1);
+    assert_eq!(
+        order["slots"][2]["conflicts_with"],
+        serde_json::json!(["a", "c"])
+    );
+    for slot in report["slots"].as_array().unwrap() {
+        assert_eq!(slot["conflicts_with_base"], false, "{report:#}");
+    }
+    let text = c.env.ok(&c.repo, &["ls", "--conflicts"]);
+    for line in [
+        "  a  b  f.txt",
+        "  b  c  g.txt",
+        "order to land into main (1 slot(s) expected to conflict at their turn):",
+        "  1. a  lands cleanly",
+        "  2. c  lands cleanly",
+        "  3. b  conflicts with a, c: resolve in the slot after they landed",
+        "  then: git agent merge a; git agent merge c; git agent merge b",
+    ] {
+        assert!(text.contains(line), "'{line}' missing:\n{text}");
+    }
+    // Forecasting changed nothing anywhere, and wrote no object into the repository.
+    let objects = c.git(&c.repo, &["count-objects", "-v"]);
+    let d = harden::diff(
+        &before,
+        &harden::user_state(&c.env, &[&c.repo, &dirs[0], &dirs[1], &dirs[2]]),
+    );
+    assert!(d.is_empty(), "{d}");
+    c.env.ok(&c.repo, &["ls", "--conflicts"]);
+    assert_eq!(objects, c.git(&c.repo, &["count-objects", "-v"]));
+}
+
+#[test]
+fn uncommitted_changes_count_only_when_asked() {
+    let env = Env::new();
+    let repo = env.repo("app");
+    env.commit(&repo, "f.txt", "f\n");
+    let a = PathBuf::from(env.ok(&repo, &["add", "a"]).trim());
+    let b = PathBuf::from(env.ok(&repo, &["add", "b"]).trim());
+    let c = Case {
+        env,
+        repo,
+        slot: a.clone(),
+    };
+    c.commit(&a, "f.txt", "f by a\n", "a edits f");
+    // b's work is not committed: an edit, and a new file a also adds.
+    std::fs::write(b.join("f.txt"), "f by b, not committed\n").unwrap();
+    c.commit(&a, "new.txt", "a's\n", "a adds new");
+    std::fs::write(b.join("new.txt"), "b's, untracked\n").unwrap();
+    let before = harden::user_state(&c.env, &[&c.repo, &a, &b]);
+    let committed = c.env.json(&c.repo, &["ls", "--conflicts", "--json"]);
+    assert!(
+        committed["pairs"].as_array().unwrap().is_empty(),
+        "{committed:#}"
+    );
+    assert_eq!(
+        committed["integrated"],
+        serde_json::json!(["b"]),
+        "b has no commits: {committed:#}"
+    );
+    let all = c
+        .env
+        .json(&c.repo, &["ls", "--conflicts", "--uncommitted", "--json"]);
+    assert_eq!(
+        all["pairs"][0]["files"],
+        serde_json::json!(["f.txt", "new.txt"]),
+        "{all:#}"
+    );
+    let d = harden::diff(&before, &harden::user_state(&c.env, &[&c.repo, &a, &b]));
+    assert!(
+        d.is_empty(),
+        "the slots' worktrees and indexes are untouched:\n{d}"
+    );
+}
