@@ -235,3 +235,54 @@ fn stopped_while_the_slot_is_removed_the_landing_stands_and_rm_finishes() {
         harden::assert_consistent(&f.env, &[&f.repo]);
     }
 }
+
+#[test]
+fn two_merges_take_turns_and_the_second_rebases_onto_the_first() {
+    let f = fixture("true", "true");
+    let b = PathBuf::from(f.env.ok(&f.repo, &["add", "b"]).trim());
+    f.env.commit(&b, "b.txt", "b\n");
+    // a holds the repository's merge lock, stopped at its landing step.
+    let a = Paused::start(&f.env, &f.repo, &["merge", "a"], "land", &[]);
+    let log = f.env.root().join("b-merge.log");
+    let mut second = f.env.cmd(&f.repo);
+    second
+        .args(["merge", "b"])
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut second = second.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("waiting for another `git agent merge`")
+    {
+        assert!(std::time::Instant::now() < deadline, "b never waited");
+        assert!(
+            second.try_wait().unwrap().is_none(),
+            "b did not wait: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // a is stopped and undone; b then lands onto main as a left it.
+    let done = a.signal("INT");
+    assert_eq!(done.status.code(), Some(130), "{}", done.stderr);
+    assert!(
+        second.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    assert_eq!(
+        f.env
+            .git(&f.repo, &["log", "-1", "--format=%s", "main"])
+            .trim(),
+        "change b.txt"
+    );
+    assert!(f.slot.is_dir(), "a stays, as it was");
+    assert!(!b.exists());
+    // Then a lands on top of b.
+    f.env.ok(&f.repo, &["merge", "a"]);
+    let log = f.env.git(&f.repo, &["log", "--format=%s", "-3", "main"]);
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        ["a", "change b.txt", "change m.txt"]
+    );
+}
