@@ -648,3 +648,41 @@ fn three_agents_land_in_the_proposed_order() {
     assert!(harden::leases(&c.env).is_empty());
     assert!(harden::branches(&c.env, &c.repo).len() == 1);
 }
+
+#[test]
+fn an_ignored_file_where_the_landing_adds_one_is_never_overwritten() {
+    // Ignored files are what `git merge` overwrites without asking; this one appears in the
+    // main worktree while the test runs, after the plan checked.
+    let c = case("test = [\"printf 'my secrets\\\\n' > \\\"$MAIN/settings.local\\\"\"]\n");
+    c.commit(
+        &c.repo,
+        ".gitignore",
+        ".env.local\nsettings.local\n",
+        "ignore local settings",
+    );
+    let a = c.add("a");
+    c.commit(&a, "notes.txt", "n\n", "a notes");
+    std::fs::write(a.join("settings.local"), "from the branch\n").unwrap();
+    c.git(&a, &["add", "-f", "settings.local"]);
+    c.git(&a, &["commit", "-q", "-m", "a tracks settings.local"]);
+    let mut cmd = c.env.cmd(&c.repo);
+    cmd.args(["merge", "a"])
+        .env("MAIN", &c.repo)
+        .env("OUT", c.env.root().join("out"));
+    let out = cmd.output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("in the way") && stderr.contains("settings.local"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.repo.join("settings.local")).unwrap(),
+        "my secrets\n"
+    );
+    assert_eq!(c.log("main")[0], "ignore local settings");
+    assert!(a.is_dir());
+    // Present before the merge, it is refused at once.
+    let err = c.merge_changes_nothing(&["a", "--no-test"], 3, &[&c.repo, &a]);
+    assert!(err.contains("settings.local"), "{err}");
+}

@@ -65,7 +65,7 @@ pub fn run(args: &Merge) -> Result<()> {
     let envs = envs(&ctx, &plan.slot);
     let landed = landing::land(&ctx.repo, &plan, &envs)?;
     if let Some(moved) = &landed.moved {
-        base::post_merge(moved);
+        base::post_merge(&ctx.repo, moved);
     }
     say_landed(&plan, &landed);
     let removed = if args.keep {

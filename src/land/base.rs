@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use gix::ObjectId;
 
-use crate::git;
+use crate::git::{self, Repo};
 use crate::txn::Txn;
 
 /// How the base was moved.
@@ -72,18 +72,27 @@ pub fn in_the_way_message(into: &str, dir: &Path, files: &[String]) -> String {
 
 /// Moves `into` from `old` to `new` (a descendant of `old`), registering the way back.
 pub fn advance(
-    main: &Path,
+    repo: &Repo,
     into: &str,
     old: ObjectId,
     new: ObjectId,
     worktree: Option<&Path>,
     txn: &mut Txn,
 ) -> Result<Moved> {
+    let main = repo.main_worktree.as_path();
     let full = format!("refs/heads/{into}");
+    let moved_meanwhile = || {
+        crate::error::busy(format!(
+            "{into} moved while the slot was being landed; nothing was landed, run `git agent merge` again"
+        ))
+    };
     match worktree {
         Some(dir) => {
-            let files = changed_between(main, old, new)?;
-            let blocking = in_the_way(dir, &files)?;
+            // The worktree's own changes were checked when planning; what changed since, git
+            // itself refuses to overwrite, but for files it thinks expendable: ignored files
+            // where the landing adds one.
+            let files = super::integration::files_between(&repo.gix, old, new)?;
+            let blocking = expendable_in_the_way(dir, &files);
             if !blocking.is_empty() {
                 return Err(crate::error::refused(in_the_way_message(
                     into, dir, &blocking,
@@ -94,6 +103,9 @@ pub fn advance(
                     "{} no longer has {into} checked out; nothing was landed",
                     dir.display()
                 )));
+            }
+            if repo.resolve(&full) != Some(old) {
+                return Err(moved_meanwhile());
             }
             let (d, f) = (dir.to_path_buf(), full.clone());
             txn.on_undo(
@@ -108,16 +120,22 @@ pub fn advance(
                     Ok(())
                 },
             );
-            if rev(dir, &full)? != Some(old) {
-                return Err(crate::error::busy(format!(
-                    "{into} moved while the slot was being landed; nothing was landed, run `git agent merge` again"
-                )));
-            }
             let mut cmd = git::git_in(dir);
             cmd.args(["-c", "core.hooksPath=/dev/null"])
                 .args(["merge", "--ff-only", "--quiet", "--no-stat"])
                 .arg(new.to_string());
-            git::run(cmd)?;
+            let out = git::output(&mut cmd)?;
+            if !out.status.success() {
+                let text = git::failure_text(&cmd, &out);
+                if text.contains("would be overwritten") {
+                    return Err(crate::error::refused(format!(
+                        "nothing was changed: {into} is checked out in {}, whose own uncommitted changes are in the way of the landing: {text}\n\
+                         commit or stash them there (git-agent does not touch them), then run `git agent merge` again",
+                        dir.display()
+                    )));
+                }
+                bail!("{text}");
+            }
             Ok(Moved::Worktree(dir.to_path_buf()))
         }
         None => {
@@ -137,10 +155,8 @@ pub fn advance(
                 .arg(new.to_string())
                 .arg(old.to_string());
             if let Err(e) = git::run(cmd) {
-                if rev(main, &full)? != Some(old) {
-                    return Err(crate::error::busy(format!(
-                        "{into} moved while the slot was being landed; nothing was landed, run `git agent merge` again"
-                    )));
+                if repo.resolve(&full) != Some(old) {
+                    return Err(moved_meanwhile());
                 }
                 return Err(e);
             }
@@ -149,9 +165,54 @@ pub fn advance(
     }
 }
 
+/// Files (ignored ones, say) in the worktree at a path the landing adds, or where one of
+/// its directories goes: what `git merge` would overwrite without asking.
+fn expendable_in_the_way(dir: &Path, files: &[(String, bool)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, new) in files {
+        let mut parts: Vec<&str> = path.split('/').collect();
+        let mut check = Vec::new();
+        if *new {
+            check.push(path.clone());
+        }
+        // A file where the landing needs a directory.
+        parts.pop();
+        let mut prefix = String::new();
+        for part in parts {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            check.push(prefix.clone());
+        }
+        for p in check {
+            let Ok(meta) = std::fs::symlink_metadata(dir.join(&p)) else {
+                continue;
+            };
+            let blocks = if p == *path { true } else { !meta.is_dir() };
+            if blocks && !found.contains(&p) {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
 /// Runs the `post-merge` hook where the base moved in a worktree, as `git merge` would have.
-pub fn post_merge(moved: &Moved) {
+pub fn post_merge(repo: &Repo, moved: &Moved) {
     let Moved::Worktree(dir) = moved else { return };
+    // No process when there is no hook to run (`git hook run` would find none either).
+    let hooks = repo
+        .gix
+        .config_snapshot()
+        .trusted_path("core.hooksPath")
+        .ok()
+        .flatten()
+        .map(|p| dir.join(p))
+        .unwrap_or_else(|| repo.common_dir.join("hooks"));
+    if !hooks.join("post-merge").exists() {
+        return;
+    }
     let mut cmd = git::git_in(dir);
     cmd.args(["hook", "run", "--ignore-missing", "post-merge", "--", "0"]);
     match git::output(&mut cmd) {
@@ -168,19 +229,6 @@ pub fn post_merge(moved: &Moved) {
         ),
         Err(e) => eprintln!("git-agent: warning: could not run the post-merge hook: {e:#}"),
     }
-}
-
-/// The files that differ between two commits.
-fn changed_between(dir: &Path, old: ObjectId, new: ObjectId) -> Result<Vec<String>> {
-    let mut cmd = git::git_in(dir);
-    cmd.args(["diff", "--name-only", "-z", "--no-renames"])
-        .arg(old.to_string())
-        .arg(new.to_string());
-    Ok(git::run(cmd)?
-        .split('\0')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect())
 }
 
 /// The ref a worktree's HEAD points at (`refs/heads/main`), `None` when detached.

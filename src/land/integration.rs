@@ -494,6 +494,43 @@ pub fn changed_files(
     Ok(files)
 }
 
+/// The files that differ between two commits, each with whether it is new (absent from
+/// `from`), sorted.
+pub fn files_between(
+    repo: &gix::Repository,
+    from: ObjectId,
+    to: ObjectId,
+) -> Result<Vec<(String, bool)>> {
+    use gix::diff::tree::recorder::Change;
+    let mut files: Vec<(String, bool)> = tree_changes(repo, from, to)?
+        .into_iter()
+        .filter_map(|change| {
+            let (path, is_tree, new) = match change {
+                Change::Addition {
+                    entry_mode, path, ..
+                } => (path, entry_mode.is_tree(), true),
+                Change::Deletion {
+                    entry_mode, path, ..
+                } => (path, entry_mode.is_tree(), false),
+                Change::Modification {
+                    entry_mode,
+                    previous_entry_mode,
+                    path,
+                    ..
+                } => (
+                    path,
+                    entry_mode.is_tree() && previous_entry_mode.is_tree(),
+                    previous_entry_mode.is_tree() && !entry_mode.is_tree(),
+                ),
+            };
+            (!is_tree).then(|| (path.to_str_lossy().into_owned(), new))
+        })
+        .collect();
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
 /// The version of `path` in `tree`, `None` when absent (or a directory).
 fn lookup(tree: &gix::Tree<'_>, path: &gix::bstr::BStr) -> Result<Version> {
     let entry = tree.lookup_entry(path.split(|b| *b == b'/'))?;

@@ -63,9 +63,11 @@ fn run(repo: &Repo, plan: &Plan, envs: &Envs, txn: &mut Txn) -> Result<Landed> {
 
     txn.step("lock")?;
     // Re-read under the lock: another merge may have landed while this one waited.
-    let old =
-        base::rev(&main, &into_ref)?.with_context(|| format!("branch {} is gone", plan.into))?;
-    let tip = base::rev(&main, &branch_ref)?
+    let old = repo
+        .resolve(&into_ref)
+        .with_context(|| format!("branch {} is gone", plan.into))?;
+    let tip = repo
+        .resolve(&branch_ref)
         .with_context(|| format!("branch {} is gone", slot.branch))?;
     if tip != plan.tip {
         return Err(crate::error::busy(format!(
@@ -87,7 +89,7 @@ fn run(repo: &Repo, plan: &Plan, envs: &Envs, txn: &mut Txn) -> Result<Landed> {
     }
 
     txn.step("rebase")?;
-    let rebased = rebase(&slot.path, &slot.branch, old, tip, txn)?;
+    let rebased = rebase(repo, &slot.path, &slot.branch, old, tip, txn)?;
     landed.rebased = rebased;
     if rebased == old {
         // Every commit was already on the base (git rebase drops them): nothing to land.
@@ -115,7 +117,7 @@ fn run(repo: &Repo, plan: &Plan, envs: &Envs, txn: &mut Txn) -> Result<Landed> {
 
     txn.step("land")?;
     let new = commit(&main, plan, old, rebased)?;
-    let moved = base::advance(&main, &plan.into, old, new, plan.worktree.as_deref(), txn)?;
+    let moved = base::advance(repo, &plan.into, old, new, plan.worktree.as_deref(), txn)?;
     landed.new = Some(new);
     landed.moved = Some(moved.clone());
 
@@ -148,6 +150,7 @@ fn run(repo: &Repo, plan: &Plan, envs: &Envs, txn: &mut Txn) -> Result<Landed> {
 /// a rebase cut short, and put the branch and the worktree back at `tip` (with `reset --keep`,
 /// which never discards changes of anyone's that it did not make).
 fn rebase(
+    repo: &Repo,
     dir: &Path,
     branch: &str,
     onto: ObjectId,
@@ -155,15 +158,15 @@ fn rebase(
     txn: &mut Txn,
 ) -> Result<ObjectId> {
     let branch_ref = format!("refs/heads/{branch}");
-    if is_ancestor(dir, onto, tip)? {
+    // Already on top of the base: nothing to rebase.
+    if repo.count_unique(onto, &[tip])? == 0 {
         return Ok(tip);
     }
-    let git_dir = absolute_git_dir(dir)?;
-    let (d, g, b) = (dir.to_path_buf(), git_dir.clone(), branch_ref.clone());
+    let (d, b) = (dir.to_path_buf(), branch_ref.clone());
     txn.on_undo(
         format!("put branch {branch} back at {} in the slot", short(tip)),
         move || {
-            if rebasing(&g) {
+            if rebasing(&absolute_git_dir(&d)?) {
                 let mut cmd = git::git_in(&d);
                 cmd.args(["rebase", "--abort"]);
                 git::run(cmd)?;
@@ -189,7 +192,7 @@ fn rebase(
     let out = git::output(&mut cmd)?;
     txn::check_interrupt()?;
     if !out.status.success() {
-        if rebasing(&git_dir) {
+        if rebasing(&absolute_git_dir(dir)?) {
             let files = conflicted(dir);
             let mut abort = git::git_in(dir);
             abort.args(["rebase", "--abort"]);
@@ -210,7 +213,7 @@ fn rebase(
         }
         anyhow::bail!("{}", git::failure_text(&cmd, &out));
     }
-    base::rev(dir, &branch_ref)?
+    repo.resolve(&branch_ref)
         .with_context(|| format!("branch {branch} is gone after the rebase"))
 }
 
@@ -235,14 +238,6 @@ fn commit(main: &Path, plan: &Plan, old: ObjectId, rebased: ObjectId) -> Result<
     let text = git::run(cmd)?;
     ObjectId::from_hex(text.trim().as_bytes())
         .with_context(|| format!("git commit-tree printed '{}'", text.trim()))
-}
-
-fn is_ancestor(dir: &Path, ancestor: ObjectId, of: ObjectId) -> Result<bool> {
-    let mut cmd = git::git_in(dir);
-    cmd.args(["merge-base", "--is-ancestor"])
-        .arg(ancestor.to_string())
-        .arg(of.to_string());
-    Ok(git::output(&mut cmd)?.status.success())
 }
 
 fn absolute_git_dir(dir: &Path) -> Result<PathBuf> {
