@@ -525,14 +525,21 @@ impl Changes {
 /// Lists changes in a worktree with the git binary (the reference for what `git worktree
 /// remove` will refuse), including ignored files that removing it would destroy.
 pub fn changes(dir: &Path) -> Result<Changes> {
+    status(dir, true)
+}
+
+/// Like [`changes`], without looking for ignored files (which can be whole trees, such as
+/// `node_modules`): for "is anything uncommitted?".
+pub fn uncommitted(dir: &Path) -> Result<Changes> {
+    status(dir, false)
+}
+
+fn status(dir: &Path, ignored: bool) -> Result<Changes> {
     let mut cmd = git_in(dir);
-    cmd.args([
-        "status",
-        "--porcelain=v1",
-        "-z",
-        "--untracked-files=all",
-        "--ignored=matching",
-    ]);
+    cmd.args(["status", "--porcelain=v1", "-z", "--untracked-files=all"]);
+    if ignored {
+        cmd.arg("--ignored=matching");
+    }
     let text = run(cmd)?;
     let mut changes = Changes::default();
     let mut records = text.split('\0');

@@ -68,7 +68,8 @@ impl Txn {
         check_interrupt()
     }
 
-    /// Registers how to undo something that was just done; `what` completes "undone: ...".
+    /// Registers how to undo something that was just done (or is about to be); `what`
+    /// completes "undone: ...", or is empty when the undo says itself what it undid.
     pub fn on_undo(
         &mut self,
         what: impl Into<String>,
@@ -88,9 +89,11 @@ impl Txn {
         let mut clean = true;
         while let Some((what, undo)) = self.undos.pop() {
             match undo() {
+                Ok(()) if what.is_empty() => {}
                 Ok(()) => eprintln!("git-agent: undone: {what}"),
                 Err(e) => {
                     clean = false;
+                    let what = if what.is_empty() { "a step" } else { &what };
                     eprintln!("git-agent: could not undo: {what}: {e:#}");
                 }
             }

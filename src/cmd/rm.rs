@@ -108,7 +108,8 @@ pub fn run(args: &Rm) -> Result<()> {
 
 /// Removes a slot whose branch `merge` has just landed: the same checks and steps as
 /// `git agent rm SLOT [--kill]`, so it refuses (and `rm` finishes) exactly where `rm` would.
-pub(super) fn remove_landed(ctx: &Ctx, slot: Slot, kill: bool) -> Result<()> {
+/// `scan`: look for processes in the slot again (`merge` ran commands there since it looked).
+pub(super) fn remove_landed(ctx: &Ctx, slot: Slot, kill: bool, scan: bool) -> Result<()> {
     let args = Rm {
         slots: vec![slot.name.clone()],
         force: false,
@@ -125,7 +126,7 @@ pub(super) fn remove_landed(ctx: &Ctx, slot: Slot, kill: bool) -> Result<()> {
             plan.losses.join("\n    - ")
         )));
     }
-    if plan.slot.path.is_dir() {
+    if scan && plan.slot.path.is_dir() {
         crate::procs::clear_slot(&[(&plan.slot.name, &plan.slot.path)], kill, false)?;
     }
     let stood_inside = ctx.cwd.starts_with(&plan.slot.path);

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use gix::ObjectId;
 
 use crate::git::{self, Repo};
@@ -98,7 +98,10 @@ pub fn advance(
                     into, dir, &blocking,
                 )));
             }
-            if head_ref(dir)?.as_deref() != Some(full.as_str()) {
+            let still = repo.worktrees()?.into_iter().any(|w| {
+                crate::fsutil::same_path(&w.path, dir) && w.branch.as_deref() == Some(into)
+            });
+            if !still {
                 return Err(crate::error::busy(format!(
                     "{} no longer has {into} checked out; nothing was landed",
                     dir.display()
@@ -107,46 +110,56 @@ pub fn advance(
             if repo.resolve(&full) != Some(old) {
                 return Err(moved_meanwhile());
             }
-            let (d, f) = (dir.to_path_buf(), full.clone());
-            txn.on_undo(
-                format!("moved {into} back to {} in {}", short(old), dir.display()),
-                move || {
-                    if head_ref(&d)?.as_deref() == Some(f.as_str()) && rev(&d, &f)? == Some(new) {
-                        let mut cmd = git::git_in(&d);
-                        cmd.args(["reset", "--keep", "--quiet"])
-                            .arg(old.to_string());
-                        git::run(cmd)?;
-                    }
-                    Ok(())
-                },
-            );
+            let (d, f, name) = (dir.to_path_buf(), full.clone(), into.to_string());
+            // Registered first: a Ctrl-C that stops git half-way is undone too.
+            txn.on_undo("", move || {
+                if head_ref(&d)?.as_deref() == Some(f.as_str()) && rev(&d, &f)? == Some(new) {
+                    let mut cmd = git::git_in(&d);
+                    cmd.args(["reset", "--keep", "--quiet"])
+                        .arg(old.to_string());
+                    git::run(cmd).with_context(|| {
+                        format!("moving {name} back to {} in {}", short(old), d.display())
+                    })?;
+                    eprintln!(
+                        "git-agent: undone: moved {name} back to {} in {}",
+                        short(old),
+                        d.display()
+                    );
+                }
+                Ok(())
+            });
             let mut cmd = git::git_in(dir);
             cmd.args(["-c", "core.hooksPath=/dev/null"])
                 .args(["merge", "--ff-only", "--quiet", "--no-stat"])
                 .arg(new.to_string());
             let out = git::output(&mut cmd)?;
+            crate::txn::check_interrupt()?;
             if !out.status.success() {
-                let text = git::failure_text(&cmd, &out);
-                if text.contains("would be overwritten") {
-                    return Err(crate::error::refused(format!(
-                        "nothing was changed: {into} is checked out in {}, whose own uncommitted changes are in the way of the landing: {text}\n\
-                         commit or stash them there (git-agent does not touch them), then run `git agent merge` again",
-                        dir.display()
-                    )));
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                if stderr.contains("would be overwritten") {
+                    // git names them, one per line, indented.
+                    let files: Vec<String> = stderr
+                        .lines()
+                        .filter_map(|l| l.strip_prefix('\t'))
+                        .map(str::to_string)
+                        .collect();
+                    return Err(crate::error::refused(in_the_way_message(into, dir, &files)));
                 }
-                bail!("{text}");
+                bail!("{}", git::failure_text(&cmd, &out));
             }
             Ok(Moved::Worktree(dir.to_path_buf()))
         }
         None => {
-            let (m, f) = (main.to_path_buf(), full.clone());
-            txn.on_undo(format!("moved {into} back to {}", short(old)), move || {
+            let (m, f, name) = (main.to_path_buf(), full.clone(), into.to_string());
+            txn.on_undo("", move || {
                 if rev(&m, &f)? == Some(new) {
                     let mut cmd = git::git_in(&m);
                     cmd.args(["update-ref", &f])
                         .arg(old.to_string())
                         .arg(new.to_string());
-                    git::run(cmd)?;
+                    git::run(cmd)
+                        .with_context(|| format!("moving {name} back to {}", short(old)))?;
+                    eprintln!("git-agent: undone: moved {name} back to {}", short(old));
                 }
                 Ok(())
             });

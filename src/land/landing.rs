@@ -162,24 +162,31 @@ fn rebase(
     if repo.count_unique(onto, &[tip])? == 0 {
         return Ok(tip);
     }
-    let (d, b) = (dir.to_path_buf(), branch_ref.clone());
-    txn.on_undo(
-        format!("put branch {branch} back at {} in the slot", short(tip)),
-        move || {
-            if rebasing(&absolute_git_dir(&d)?) {
-                let mut cmd = git::git_in(&d);
-                cmd.args(["rebase", "--abort"]);
-                git::run(cmd)?;
-            }
-            if base::rev(&d, &b)? != Some(tip) {
-                let mut cmd = git::git_in(&d);
-                cmd.args(["reset", "--keep", "--quiet"])
-                    .arg(tip.to_string());
-                git::run(cmd)?;
-            }
-            Ok(())
-        },
-    );
+    let (d, b, name) = (dir.to_path_buf(), branch_ref.clone(), branch.to_string());
+    txn.on_undo("", move || {
+        let mut undid = false;
+        if rebasing(&absolute_git_dir(&d)?) {
+            let mut cmd = git::git_in(&d);
+            cmd.args(["rebase", "--abort"]);
+            git::run(cmd)?;
+            undid = true;
+        }
+        if base::rev(&d, &b)? != Some(tip) {
+            let mut cmd = git::git_in(&d);
+            cmd.args(["reset", "--keep", "--quiet"])
+                .arg(tip.to_string());
+            git::run(cmd)
+                .with_context(|| format!("putting branch {name} back at {}", short(tip)))?;
+            undid = true;
+        }
+        if undid {
+            eprintln!(
+                "git-agent: undone: put branch {name} back at {} in the slot",
+                short(tip)
+            );
+        }
+        Ok(())
+    });
     let mut cmd = git::git_in(dir);
     cmd.args([
         "rebase",

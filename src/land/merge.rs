@@ -117,7 +117,7 @@ pub fn plan(repo: &Repo, config: &Config, slot: Slot, req: &Request) -> Result<P
             slot.branch
         )));
     }
-    let changes = git::changes(&slot.path)?;
+    let changes = git::uncommitted(&slot.path)?;
     if !changes.is_clean() {
         return Err(refused(format!(
             "nothing was changed: slot {} has changes that are not committed:{}\n\
@@ -145,7 +145,12 @@ pub fn plan(repo: &Repo, config: &Config, slot: Slot, req: &Request) -> Result<P
         .iter()
         .find(|w| w.branch.as_deref() == Some(into.as_str()))
         .map(|w| w.path.clone());
+    let (test, after) = commands(config, req);
+    // With tests to run, the base's worktree is checked now, before they take their time;
+    // without, at landing (git refuses to overwrite its changes, and ignored files where the
+    // landing adds one are checked then).
     if integrated.is_none()
+        && !test.is_empty()
         && let Some(dir) = &worktree
     {
         let in_the_way = super::base::in_the_way(dir, &files)?;
@@ -158,7 +163,6 @@ pub fn plan(repo: &Repo, config: &Config, slot: Slot, req: &Request) -> Result<P
         }
     }
     let commits = commits(repo, tip, base)?;
-    let (test, after) = commands(config, req);
     let mut unapproved = Vec::new();
     if config.merge_from_repo && !req.yes {
         let wanted: Vec<String> = test.iter().chain(&after).cloned().collect();
