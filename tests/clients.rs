@@ -1,6 +1,7 @@
 //! The URLs a slot gets, opened by the real clients apps use: Django through dj-database-url,
 //! SQLAlchemy, @libsql/client (what Drizzle's libsql driver uses, with a `file:` URL),
-//! ActiveRecord (Rails, `sqlite3:`), and redis-py reading the REDIS_URL of a slot.
+//! ActiveRecord (Rails, `sqlite3:`), sqlx and Diesel (tests/readers/rust), and redis-py reading
+//! the REDIS_URL of a slot.
 
 #[path = "support/readers.rs"]
 mod readers;
@@ -290,4 +291,55 @@ fn activerecord_opens_a_sqlite3_url_from_the_template() {
     let file = slot_dir(&env, &dir, "feature-rails").join(".git-agent/db.sqlite3");
     assert_eq!(text(&out.stdout).trim(), file.display().to_string());
     assert_eq!(sqlite(&file, "select x from t"), "3");
+}
+
+#[test]
+fn sqlx_opens_the_default_url_and_diesel_a_plain_path_each_slot_its_own_file() {
+    let readers = Readers::get();
+    let probe = readers.sqlite_probe().display().to_string();
+    let env = Env::new();
+    // sqlx with no template at all: two slots, each writes and counts only its own rows.
+    let dir = env.repo("app");
+    env.ok(&dir, &["add", "one"]);
+    env.ok(&dir, &["add", "two"]);
+    assert_eq!(
+        exec(&env, &readers, &dir, "one", &[&probe, "sqlx", "1"]).trim(),
+        "1"
+    );
+    assert_eq!(
+        exec(&env, &readers, &dir, "one", &[&probe, "sqlx", "2"]).trim(),
+        "2"
+    );
+    assert_eq!(
+        exec(&env, &readers, &dir, "two", &[&probe, "sqlx", "3"]).trim(),
+        "1"
+    );
+    for (slot, rows) in [("one", "1\n2"), ("two", "3")] {
+        let file = slot_dir(&env, &dir, slot).join(".git-agent/db.sqlite3");
+        assert_eq!(
+            sqlite(&file, "select x from probe order by x"),
+            rows,
+            "{slot}"
+        );
+    }
+    // Diesel with the README's recipe, a plain path.
+    let dir = env.repo("diesel-app");
+    std::fs::write(
+        dir.join(".git-agent.toml"),
+        "[database]\nurl = \"{db_file}\"\n",
+    )
+    .unwrap();
+    env.git(&dir, &["add", "."]);
+    env.git(&dir, &["commit", "-q", "-m", "diesel"]);
+    env.ok(&dir, &["add", "feature/diesel"]);
+    let out = exec(
+        &env,
+        &readers,
+        &dir,
+        "feature-diesel",
+        &[&probe, "diesel", "9"],
+    );
+    assert_eq!(out.trim(), "1");
+    let file = slot_dir(&env, &dir, "feature-diesel").join(".git-agent/db.sqlite3");
+    assert_eq!(sqlite(&file, "select x from probe"), "9");
 }

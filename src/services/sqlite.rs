@@ -118,11 +118,26 @@ impl Plan {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("could not create {}", dir.display()))?;
         }
-        if let Some(seed) = &self.seed
-            && let Err(e) = copy_seed(seed, &self.path)
-        {
-            let _ = release(&self.path);
-            return Err(e);
+        if let Some(seed) = &self.seed {
+            if let Err(e) = copy_seed(seed, &self.path) {
+                let _ = release(&self.path);
+                return Err(e);
+            }
+        } else {
+            // An empty file is an empty database to SQLite; clients that do not create a
+            // missing file (sqlx by default, `mode=rw` URIs) then open it as others do.
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&self.path)
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("could not create {}", self.path.display()));
+                }
+            }
         }
         Ok(Database::Sqlite {
             path: self.path.clone(),

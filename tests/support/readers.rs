@@ -1,5 +1,5 @@
 //! The real programs that read what git-agent writes (Django, SQLAlchemy, python-dotenv,
-//! redis-py, Node dotenv, dotenv-expand, @next/env, @libsql/client), installed at pinned
+//! redis-py, Node dotenv, dotenv-expand, @next/env, @libsql/client, sqlx, Diesel), installed at pinned
 //! versions by `scripts/install-test-readers` outside the work tree. A test that needs them
 //! fails, saying how to install them, when they are missing: it never passes without them.
 #![allow(dead_code)]
@@ -51,6 +51,24 @@ impl Readers {
         let mut cmd = Command::new("node");
         cmd.env("NODE_PATH", self.dir.join("node/node_modules"));
         cmd
+    }
+
+    /// The Rust probe that opens `$DATABASE_URL` with sqlx or Diesel (tests/readers/rust),
+    /// stamped apart from the Python and Node readers.
+    pub fn sqlite_probe(&self) -> PathBuf {
+        let pins = source().join("tests/readers/rust");
+        let want: String = ["Cargo.lock", "src/main.rs"]
+            .iter()
+            .map(|f| std::fs::read_to_string(pins.join(f)).unwrap())
+            .collect();
+        let have = std::fs::read_to_string(self.dir.join("rust.txt")).unwrap_or_default();
+        assert!(
+            have.trim_end() == want.trim_end(),
+            "sqlx and Diesel's probe is not built in {} from tests/readers/rust: run \
+             scripts/install-test-readers (bash .ci/run does)",
+            self.dir.display()
+        );
+        self.dir.join("bin/sqlite-probe")
     }
 
     /// The venv's python and node, in `cwd` with a clean environment.
