@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use anyhow::{Context, Result, anyhow, bail};
 
 /// A repository as seen from where git-agent was started.
+#[derive(Clone)]
 pub struct Repo {
     pub gix: gix::Repository,
     /// The git common dir (canonical), shared by all worktrees.
@@ -445,7 +446,12 @@ pub fn git_in(dir: &Path) -> Command {
 pub fn run(mut cmd: Command) -> Result<String> {
     let output = output(&mut cmd)?;
     if !output.status.success() {
-        bail!("{}", failure_text(&cmd, &output));
+        let text = failure_text(&cmd, &output);
+        // git killed by the Ctrl-C that reached git-agent too is the interruption.
+        if crate::txn::child_interrupted(&output.status) {
+            return Err(anyhow!(text).context(crate::error::Interrupted));
+        }
+        bail!("{text}");
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

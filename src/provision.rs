@@ -12,6 +12,7 @@ use crate::cmd::Ctx;
 use crate::git::{Repo, repo_lock};
 use crate::registry::{self, Entry};
 use crate::slot::{self, Slot, State};
+use crate::slot_lock::SlotLock;
 use crate::template::Vars;
 use crate::txn::Txn;
 use crate::{envfile, fsutil, names, output, ports, services, setup};
@@ -107,10 +108,11 @@ pub fn lease(
     let config = &ctx.config;
     let common = ctx.repo.common_dir.clone();
     // Name, path and ports are chosen under the machine-wide lock, and recorded before it is
-    // released, so concurrent `add`s never pick the same ones.
-    let slot = {
+    // released, so concurrent `add`s never pick the same ones. The slot's own lock is taken
+    // with its name and held until the slot is ready or rolled back.
+    let (slot, lock) = {
         let mut locked = registry::Locked::acquire()?;
-        let name = choose_name(&common, new.name, new.branch, &locked.registry)?;
+        let (name, lock) = choose_name(&common, new.name, new.branch, &locked.registry)?;
         let path = path_for(&name)?;
         if locked.registry.find_root(&path).is_some() {
             bail!("{} is already a slot's directory", path.display());
@@ -135,6 +137,11 @@ pub fn lease(
             task: new.task,
             created: slot::now(),
             pid: Some(std::process::id()),
+            step: Some("lease".into()),
+            start: None,
+            worktree_id: None,
+            copied: Vec::new(),
+            broken: None,
             made_dirs: Vec::new(),
             excluded: Vec::new(),
         };
@@ -151,15 +158,20 @@ pub fn lease(
             let _ = slot::remove_record(&common, &name);
             return Err(e);
         }
-        slot
+        (slot, lock)
     };
+    // Registered first, so it runs last, and only if everything else was undone: otherwise
+    // the record stays (marked broken, with its lease) so that what is left stays listed.
     {
         let (common, name) = (common.clone(), slot.name.clone());
-        txn.on_undo(
+        let (common2, name2) = (common.clone(), slot.name.clone());
+        txn.on_undo_last(
             format!("released the ports and the record of slot {name}"),
             move || release_lease(&common, &name),
+            move |failed| keep_broken(&common2, &name2, failed),
         );
     }
+    txn.hold(lock);
     Ok(slot)
 }
 
@@ -244,18 +256,20 @@ pub fn prepare(
     txn.step("ready")?;
     slot.state = State::Ready;
     slot.pid = None;
+    slot.step = None;
     slot::save(&common, &slot)?;
     Ok((slot, failed))
 }
 
 /// The slot name: `--name`, or the branch made safe; another slot (of any branch) already
-/// holding that name gets a numbered neighbour, never overwritten.
+/// holding that name gets a numbered neighbour, never overwritten. The name comes with its
+/// slot lock: a name whose lock another command holds (a `rm` finishing) is taken too.
 fn choose_name(
     common: &Path,
     wanted: Option<&str>,
     branch: &str,
     registry: &registry::Registry,
-) -> Result<String> {
+) -> Result<(String, SlotLock)> {
     let taken = |name: &str| {
         slot::exists(common, name)
             || registry
@@ -270,16 +284,31 @@ fn choose_name(
                 "a slot named '{name}' already exists; pick another --name or remove it with `git agent rm {name}`"
             );
         }
-        return Ok(name.to_string());
+        let lock = SlotLock::acquire(common, name, "add")?;
+        return Ok((name.to_string(), lock));
     }
     let base = names::slot_name(branch);
-    if !taken(&base) {
-        return Ok(base);
+    for name in std::iter::once(base.clone()).chain((2..1000).map(|n| format!("{base}-{n}"))) {
+        if taken(&name) {
+            continue;
+        }
+        if let Some(lock) = SlotLock::try_acquire(common, &name, "add")? {
+            return Ok((name, lock));
+        }
     }
-    (2..1000)
-        .map(|n| format!("{base}-{n}"))
-        .find(|n| !taken(n))
-        .context("too many slots with the same name")
+    bail!("too many slots with the same name")
+}
+
+/// Keeps the record of a slot whose rollback could not undo everything, marked broken with
+/// what is left, so that `ls` and `doctor` show it and `prune` tries again.
+fn keep_broken(common: &Path, name: &str, failed: &[String]) -> Result<()> {
+    let mut record = slot::load(common, name)?;
+    record.broken = Some(format!("could not undo: {}", failed.join("; ")));
+    slot::save(common, &record)?;
+    eprintln!(
+        "git-agent: slot {name} is kept, marked broken, with its ports: `git agent prune` finishes undoing it"
+    );
+    Ok(())
 }
 
 pub fn slot_path(ctx: &Ctx, wanted: Option<&Path>, name: &str, branch: &str) -> Result<PathBuf> {
@@ -431,12 +460,21 @@ pub fn take_back_excludes(common: &Path, added: &[String], name: &str) -> Result
 }
 
 /// Removes the directories an `add` created (deepest first), as long as they are empty.
-pub fn remove_empty_dirs(dirs: &[PathBuf]) {
+/// Returns those it removed. Under the repository's lock, which `add` holds from creating
+/// them to `git worktree add`: another slot's `add` may be about to use them.
+pub fn remove_empty_dirs(common: &Path, dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(_lock) = repo_lock(common) else {
+        return removed;
+    };
     for dir in dirs {
-        if std::fs::remove_dir(dir).is_err() {
-            break;
+        match std::fs::remove_dir(dir) {
+            Ok(()) => removed.push(dir.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => break,
         }
     }
+    removed
 }
 
 fn ignore_missing(e: std::io::Error) -> Result<()> {

@@ -1,6 +1,12 @@
 //! The per-repository slot record: `<git-common-dir>/agent/slots/<name>.toml`. It travels
 //! with the repository and says everything `rm` needs to undo, including exactly which
 //! resources were created (release never re-derives a name from the branch).
+//!
+//! Intent before action: before a step starts a child or changes anything, the record says
+//! what the step is about to make ([`Slot::intend`]): the worktree's path, the branch and the
+//! commit it starts from, the database's name, the Redis database, the paths a copy creates.
+//! Whoever finishes a killed command (`prune`, `rm`) works from that, whatever part of the
+//! step was done. Changes to a record are made under the slot's lock (`slot_lock.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,9 +70,28 @@ pub struct Slot {
     pub task: Option<String>,
     /// Seconds since the Unix epoch.
     pub created: u64,
-    /// The process that is creating or removing the slot, to tell a live one from a dead one.
+    /// The process that is creating or removing the slot, for messages only: whether it still
+    /// runs is told by the slot's lock (`slot_lock.rs`), never by this pid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// The step a command was at when it last saved the record (`worktree`, `database`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// The commit a branch `add` creates starts from, recorded before the branch is made: a
+    /// branch still at that commit holds nothing of anyone's and goes with a rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// git's name for the worktree (`<git-common-dir>/worktrees/<id>`), to follow it when
+    /// `git worktree move` moves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree_id: Option<String>,
+    /// Paths (relative to the slot) `[setup] copy` is about to create, recorded before it does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copied: Vec<PathBuf>,
+    /// Why the last attempt to finish this slot (a rollback, a removal) stopped short; `ls`
+    /// and `doctor` show it with the command that finishes the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken: Option<String>,
     /// Directories `add` created to hold the worktree (deepest first), recorded before they
     /// are made so that `prune` can take them back, if still empty, after a killed `add`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -80,6 +105,26 @@ impl Slot {
     /// The base as messages name it: `main`, or `commit 1a2b3c4d (a detached HEAD, from main)`.
     pub fn base_text(&self) -> String {
         base_text(&self.base, self.base_from.as_deref())
+    }
+
+    /// Saves the record with what the next step is about to make, before it makes it.
+    pub fn intend(
+        &mut self,
+        common_dir: &Path,
+        step: &str,
+        change: impl FnOnce(&mut Slot),
+    ) -> Result<()> {
+        change(self);
+        self.step = Some(step.to_string());
+        save(common_dir, self)
+    }
+
+    /// The state as `ls` and `doctor` show it: `creating`, `broken: ...`.
+    pub fn state_text(&self) -> String {
+        match &self.broken {
+            Some(why) => format!("broken: {why}"),
+            None => self.state.as_str().to_string(),
+        }
     }
 }
 
@@ -209,10 +254,4 @@ pub fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// Whether the process that is creating or removing a slot still runs (Linux `/proc`; where
-/// there is no `/proc`, it is assumed alive, so nothing is rolled back under a live process).
-pub fn process_alive(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists() || !Path::new("/proc/self").exists()
 }

@@ -233,6 +233,17 @@ fn leases_without_slots_and_slots_without_leases_are_found() {
 
     env.ok(&repo, &["prune"]);
     env.ok(&repo, &["prune", "--repair"]);
+    // The worktree of the record deleted by hand is an orphan git-agent made; its fix works.
+    let (code, json, _) = doctor(&env, &repo);
+    assert_eq!(code, 1, "{json:#}");
+    let orphan = found(&json, "orphan", "error");
+    assert_eq!(orphan.len(), 1, "{json:#}");
+    let path = repo.parent().unwrap().join("app-worktrees").join("orphan");
+    let fix = orphan[0]["fix"].as_str().unwrap();
+    assert!(fix.starts_with("git agent adopt "), "{fix}");
+    env.ok(&repo, &["adopt", path.to_str().unwrap()]);
+    env.ok(&repo, &["rm", "orphan"]);
+    assert!(!path.exists());
     let (code, json, _) = doctor(&env, &repo);
     assert_eq!(code, 0, "{json:#}");
 }

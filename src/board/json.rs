@@ -27,6 +27,7 @@ pub fn board(board: &Board) -> Value {
                         .as_ref()
                         .map_or(Value::Null, |l| landing(slot, l));
                     object.insert("landing".into(), landing);
+                    object.insert("broken".into(), json!(slot.broken));
                 }
                 live(&mut value, row, board.now);
                 all.push(value);

@@ -316,6 +316,19 @@ fn slot_cell(row: &Row, style: &Style) -> Cell {
     };
     let (name, paint) = match &row.kind {
         Kind::Main => ("(main)".to_string(), Paint::Plain),
+        // What is left of a slot a command could not finish, and the command that does.
+        Kind::Slot(slot) if slot.broken.is_some() => (
+            format!(
+                "{} ({}, broken: {})",
+                slot.name,
+                slot.state.as_str(),
+                match slot.state {
+                    State::Removing => format!("git agent rm {}", slot.name),
+                    _ => "git agent prune".to_string(),
+                }
+            ),
+            Paint::Yellow,
+        ),
         Kind::Slot(slot) if slot.state != State::Ready => (
             format!("{} ({})", slot.name, slot.state.as_str()),
             Paint::Yellow,

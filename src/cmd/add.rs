@@ -14,6 +14,7 @@ use crate::provision::{
 };
 use crate::setup;
 use crate::slot::{self, Slot};
+use crate::slot_worktree as worktree;
 use crate::txn::{self, Txn};
 
 /// How the slot gets its branch.
@@ -126,9 +127,10 @@ fn existing(ctx: &Ctx, args: &Add) -> Result<Option<Slot>> {
         } else {
             "removed"
         };
-        if let Some(pid) = slot.pid.filter(|p| slot::process_alive(*p)) {
+        // Whether that command still runs is told by the slot's lock, never by its pid.
+        if let Some(who) = crate::slot_lock::SlotLock::holder(&ctx.repo.common_dir, &slot.name) {
             return Err(crate::error::busy(format!(
-                "{here} is already being {doing} by another git-agent command (pid {pid}); run this again when it is done"
+                "{here} is already being {doing} by {who}; run this again when it is done"
             )));
         }
         bail!(
@@ -325,77 +327,89 @@ fn create(
 }
 
 fn add_worktree(repo: &Repo, slot: &mut Slot, how: &BranchPlan, txn: &mut Txn) -> Result<()> {
-    let path = slot.path.to_string_lossy().into_owned();
-    let mut cmd = repo.git();
-    cmd.args(["worktree", "add", "--quiet"]);
-    match how {
+    // A new branch is made by its own `git branch` (which fails if the name exists), so that
+    // the undo deletes only a branch this `add` made, never one a concurrent `add` won.
+    let mut branch_cmd = repo.git();
+    branch_cmd.arg("branch");
+    let start = match how {
         BranchPlan::New { from } => {
-            cmd.args(["--no-track", "-b", &slot.branch, &path, from]);
+            branch_cmd.args(["--no-track", "--", &slot.branch, from]);
+            repo.resolve(from)
         }
-        BranchPlan::Existing => {
-            cmd.args([&path, &slot.branch]);
-        }
+        BranchPlan::Existing => None,
         BranchPlan::Track { remote } => {
-            cmd.args(["--track", "-b", &slot.branch, &path, remote]);
+            branch_cmd.args(["--track", "--", &slot.branch, remote]);
+            repo.resolve(remote)
         }
-    }
-    let parent = slot.path.parent().context("the slot path has no parent")?;
-    // Recorded before they are made, so that `prune` can take them back after a SIGKILL.
+    };
+    let parent = slot
+        .path
+        .parent()
+        .context("the slot path has no parent")?
+        .to_path_buf();
     let made: Vec<PathBuf> = parent
         .ancestors()
         .take_while(|d| !d.exists())
         .map(Path::to_path_buf)
         .collect();
-    if !made.is_empty() {
-        slot.made_dirs = made.clone();
-        slot::save(&repo.common_dir, slot)?;
-        txn.on_undo(
-            format!(
-                "removed the empty directory {}",
-                made[made.len() - 1].display()
-            ),
-            move || {
-                remove_empty_dirs(&made);
-                Ok(())
-            },
-        );
-    }
-    std::fs::create_dir_all(parent)
-        .with_context(|| format!("could not create {}", parent.display()))?;
-    // Registered before the worktree's undo so that it runs after it: git refuses to delete a
-    // branch that a worktree still has checked out. `git worktree add -b` may also leave the
-    // branch behind when the checkout itself fails.
-    if slot.created_branch && !repo.local_branch_exists(&slot.branch) {
-        let (main, branch) = (repo.main_worktree.clone(), slot.branch.clone());
-        txn.on_undo(format!("deleted the branch {branch}"), move || {
-            let mut probe = git::git_in(&main);
-            probe.args([
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                &format!("refs/heads/{branch}"),
-            ]);
-            if !git::output(&mut probe)?.status.success() {
-                return Ok(());
+    // Intent: the record names the directories, the branch and its start commit before any
+    // of them is made, so that whatever stops `add` from here on, `prune` can take them back.
+    slot.intend(&repo.common_dir, "worktree", |s| {
+        s.made_dirs = made.clone();
+        s.start = start.map(|id| id.to_string());
+    })?;
+    // One undo for the whole step, registered before git starts: git may be stopped having
+    // made the directory, its entry, the `.git` file, some files, or all of them (a
+    // post-checkout hook runs last), and the undo copes with each.
+    let branch_ours = std::rc::Rc::new(std::cell::Cell::new(slot.created_branch));
+    {
+        let repo = repo.clone();
+        let (wt, branch, base) = (slot.path.clone(), slot.branch.clone(), slot.base.clone());
+        let (ours, start) = (branch_ours.clone(), slot.start.clone());
+        txn.on_undo("", move || {
+            if worktree::remove(&repo, &wt)? {
+                eprintln!("git-agent: undone: removed the worktree {}", wt.display());
             }
-            let mut cmd = git::git_in(&main);
-            cmd.args(["branch", "-D", "--", &branch]);
-            git::run(cmd).map(|_| ())
+            if ours.get()
+                && let Some(what) =
+                    worktree::delete_new_branch(&repo, &branch, start.as_deref(), &base)?
+            {
+                eprintln!("git-agent: undone: {what}");
+            }
+            for dir in remove_empty_dirs(&repo.common_dir, &made) {
+                eprintln!(
+                    "git-agent: undone: removed the empty directory {}",
+                    dir.display()
+                );
+            }
+            Ok(())
         });
     }
-    {
+    if slot.created_branch {
         let _lock = repo_lock(&repo.common_dir)?;
+        if let Err(e) = git::run(branch_cmd) {
+            if !crate::txn::interrupted() {
+                // It exists: someone else's (a concurrent `add` of the same branch won).
+                branch_ours.set(false);
+                slot.intend(&repo.common_dir, "worktree", |s| s.created_branch = false)?;
+            }
+            return Err(e);
+        }
+    }
+    {
+        // The directories and the worktree in them under one lock: a failing `add` of another
+        // slot takes back directories it made only while they are empty.
+        let _lock = repo_lock(&repo.common_dir)?;
+        std::fs::create_dir_all(&parent)
+            .with_context(|| format!("could not create {}", parent.display()))?;
+        let mut cmd = repo.git();
+        cmd.args(["worktree", "add", "--quiet"])
+            .arg(&slot.path)
+            .arg(&slot.branch);
         git::run(cmd)?;
     }
-    let (main, wt_path) = (repo.main_worktree.clone(), slot.path.clone());
-    txn.on_undo(
-        format!("removed the worktree {}", slot.path.display()),
-        move || {
-            let mut cmd = git::git_in(&main);
-            cmd.args(["worktree", "remove", "--force", "--force"])
-                .arg(&wt_path);
-            git::run(cmd).map(|_| ())
-        },
-    );
+    // git's name for the worktree, to follow it if it is moved.
+    let id = worktree::worktree_id(&slot.path);
+    slot.intend(&repo.common_dir, "worktree", |s| s.worktree_id = id)?;
     Ok(())
 }

@@ -1,17 +1,22 @@
 //! `git agent prune`: forgets slots whose directory is gone (releasing their ports and
 //! resources), rolls back slots a killed `add` left in `creating`, finishes a `rm` that was
-//! cut short, and drops machine-wide leases whose slot record no longer exists.
+//! cut short, follows worktrees `git worktree move` moved, and drops machine-wide leases whose
+//! slot record no longer exists. Each slot is finished under its lock, read again once the
+//! lock is held; a slot another command holds is left alone, and one that cannot be finished
+//! is reported (kept, marked broken) without stopping the others.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use serde_json::json;
 
 use crate::cli::Prune;
-use crate::git::{self, Repo};
+use crate::git::Repo;
 use crate::registry::{self, Registry};
-use crate::services;
-use crate::slot::{self, Slot, State};
+use crate::slot::{self, State};
+use crate::slot_lock::SlotLock;
+use crate::slot_worktree::{self as worktree, Place};
+use crate::{teardown, txn};
 
 pub fn run(args: &Prune) -> Result<()> {
     if args.repair {
@@ -27,65 +32,36 @@ pub fn run(args: &Prune) -> Result<()> {
         }
         return Ok(());
     }
+    txn::install_handler();
     let repo = Repo::discover(&super::current_dir()?)?;
     // Stop before forgetting anything if the leases cannot be released (a damaged registry).
     registry::load()?;
+    let names: Vec<String> = slot::load_all(&repo.common_dir)?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    txn::checkpoint("prune-listed");
     let mut actions = 0;
     let mut forgotten = Vec::new();
-    for slot in slot::load_all(&repo.common_dir)? {
-        if let Some(why) = stale(&slot) {
-            actions += 1;
-            forgotten.push(json!({"name": slot.name, "path": slot.path, "reason": why}));
-            eprintln!(
-                "git-agent: {} slot {}: {why}",
-                if args.dry_run {
-                    "would forget"
-                } else {
-                    "forgetting"
-                },
-                slot.name
-            );
-            if !args.dry_run {
-                forget(&repo, &slot)?;
+    let mut failed = Vec::new();
+    // One slot that cannot be finished (a server down) does not stop the others.
+    for name in &names {
+        match prune_slot(&repo, name, args.dry_run) {
+            Ok(Some(done)) => {
+                actions += 1;
+                if let Some(done) = done {
+                    forgotten.push(done);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("git-agent: could not finish slot {name}: {e:#}");
+                failed.push(name.clone());
             }
         }
     }
-    // Leases whose record is gone (a repository deleted, a record removed by hand).
-    let mut locked = registry::Locked::acquire()?;
-    let before = locked.registry.slots.len();
-    let orphan_entries: Vec<&registry::Entry> = locked
-        .registry
-        .slots
-        .iter()
-        .filter(|e| !slot::exists(&e.repo, &e.name))
-        .collect();
-    let dropped: Vec<serde_json::Value> = orphan_entries
-        .iter()
-        .map(|e| json!({"name": e.name, "path": e.root}))
-        .collect();
-    let orphans: Vec<String> = orphan_entries
-        .iter()
-        .map(|e| format!("{} ({})", e.name, e.root.display()))
-        .collect();
-    for orphan in &orphans {
-        eprintln!(
-            "git-agent: {} the lease of {orphan}: its slot record is gone",
-            if args.dry_run {
-                "would drop"
-            } else {
-                "dropping"
-            }
-        );
-    }
-    if !args.dry_run && !orphans.is_empty() {
-        locked
-            .registry
-            .slots
-            .retain(|e| slot::exists(&e.repo, &e.name));
-        locked.save()?;
-    }
-    actions += before - locked.registry.slots.len().min(before);
-    if actions == 0 && orphans.is_empty() {
+    let dropped = drop_orphan_leases(args.dry_run)?;
+    if actions == 0 && dropped.is_empty() && failed.is_empty() {
         eprintln!("git-agent: nothing to prune");
     }
     if args.json {
@@ -97,72 +73,128 @@ pub fn run(args: &Prune) -> Result<()> {
             "repaired": null,
         }))?;
     }
+    if !failed.is_empty() {
+        return Err(anyhow!(
+            "could not finish {} slot(s): {}; each is kept with its ports, marked broken (`git agent ls`, \
+             `git agent doctor`); fix what the message says, then run `git agent prune` again",
+            failed.len(),
+            failed.join(", ")
+        ));
+    }
     Ok(())
 }
 
-/// Why a slot should be forgotten, if it should.
-fn stale(slot: &Slot) -> Option<String> {
-    let alive = slot.pid.is_some_and(slot::process_alive);
-    match slot.state {
-        State::Creating if !alive => Some("its `git agent add` was interrupted".into()),
-        State::Removing if !alive => Some("its `git agent rm` was interrupted".into()),
-        State::Ready if !slot.path.exists() => {
-            Some(format!("its directory {} is gone", slot.path.display()))
-        }
-        _ => None,
-    }
-}
-
-/// Releases what the record says was created, removes the worktree if git-agent made it and
-/// nobody changed it, and drops the lease and the record.
-fn forget(repo: &Repo, slot: &Slot) -> Result<()> {
-    let owner = services::namespaces::Owner {
-        repo: &repo.common_dir,
-        name: &slot.name,
+/// Finishes one slot if a command left it half-done or its directory is gone; follows it if
+/// git moved it. `None` when there was nothing to do; `Some(Some(json))` for a slot
+/// forgotten, `Some(None)` for one followed.
+fn prune_slot(repo: &Repo, name: &str, dry_run: bool) -> Result<Option<Option<serde_json::Value>>> {
+    let common = &repo.common_dir;
+    let Some(lock) = SlotLock::try_acquire(common, name, "prune")? else {
+        let who = SlotLock::holder(common, name).unwrap_or_else(|| "another command".into());
+        eprintln!("git-agent: skipped slot {name}: {who} is working on it");
+        return Ok(None);
     };
-    for done in services::release(&slot.resources, owner)? {
-        eprintln!("git-agent: released {done}");
+    // Read again under the lock: the command that held it may have finished just now.
+    if !slot::exists(common, name) {
+        return Ok(None);
     }
-    let mut keep_branch = !slot.created_branch;
-    // Git's own locks fail rather than wait; a concurrent `add` must not see them held.
-    let lock = crate::git::repo_lock(&repo.common_dir)?;
-    if slot.path.exists() && !slot.adopted {
-        let clean = git::changes(&slot.path)
-            .map(|c| c.is_clean())
-            .unwrap_or(false);
-        if clean || slot.state == State::Removing {
-            let mut cmd = repo.git();
-            cmd.args(["worktree", "remove", "--force"]).arg(&slot.path);
-            git::run(cmd)?;
+    let mut slot = slot::load(common, name)?;
+    let why = match slot.state {
+        State::Creating => format!(
+            "its `git agent add` was interrupted{}",
+            slot.step
+                .as_ref()
+                .map(|s| format!(" (at step {s})"))
+                .unwrap_or_default()
+        ),
+        State::Removing => "its `git agent rm` was interrupted".to_string(),
+        State::Ready => match worktree::locate(common, &slot.path, slot.worktree_id.as_deref()) {
+            Place::Here => return Ok(None),
+            Place::Moved(to) => {
+                eprintln!(
+                    "git-agent: {} slot {name}: git moved its worktree from {} to {}",
+                    if dry_run { "would follow" } else { "following" },
+                    slot.path.display(),
+                    to.display()
+                );
+                if !dry_run {
+                    follow(common, &mut slot, to)?;
+                }
+                return Ok(Some(None));
+            }
+            Place::Locked(at, reason) => {
+                eprintln!(
+                    "git-agent: kept slot {name}: {} is not there, but git's worktree is locked ({reason}); \
+                     `git worktree unlock {}` if it is gone for good",
+                    at.display(),
+                    at.display()
+                );
+                return Ok(None);
+            }
+            Place::Gone => format!("its directory {} is gone", slot.path.display()),
+        },
+    };
+    eprintln!(
+        "git-agent: {} slot {name}: {why}",
+        if dry_run {
+            "would forget"
         } else {
-            keep_branch = true;
-            eprintln!(
-                "git-agent: kept {}: it has changes; remove it with `git worktree remove` once you have saved them",
-                slot.path.display()
-            );
+            "forgetting"
         }
-    }
-    let mut cmd = repo.git();
-    cmd.args(["worktree", "prune"]);
-    git::run(cmd)?;
-    // A branch made by an `add` that never finished holds no commits of its own; a `rm` that
-    // was cut short had decided to delete it (`created_branch` then says so) when merged.
-    // Integrated as `rm` sees it: merged, squashed or rebased into the base or its upstream.
-    if !keep_branch
-        && let Ok(Some(verdict)) =
-            crate::land::integration::of_branch(repo, &slot.branch, &slot.base)
-        && verdict.is_integrated()
-    {
-        let mut cmd = repo.git();
-        cmd.args(["branch", "-D", "--", &slot.branch]);
-        let _ = git::run(cmd);
+    );
+    let done = json!({"name": slot.name, "path": slot.path, "reason": why});
+    if !dry_run {
+        teardown::finish(repo, &mut slot)?;
     }
     drop(lock);
-    if slot.state == State::Creating {
-        crate::provision::remove_empty_dirs(&slot.made_dirs);
-        crate::provision::take_back_excludes(&repo.common_dir, &slot.excluded, &slot.name)?;
+    Ok(Some(Some(done)))
+}
+
+/// Points the record and the lease at the worktree's new place.
+fn follow(common: &Path, slot: &mut slot::Slot, to: PathBuf) -> Result<()> {
+    let mut locked = registry::Locked::acquire()?;
+    slot.path = to.clone();
+    slot::save(common, slot)?;
+    if let Some(entry) = locked
+        .registry
+        .slots
+        .iter_mut()
+        .find(|e| e.repo == common && e.name == slot.name)
+    {
+        entry.root = to;
     }
-    crate::provision::release_lease(&repo.common_dir, &slot.name)
+    locked.save()
+}
+
+/// Leases whose record is gone (a repository deleted, a record removed by hand).
+fn drop_orphan_leases(dry_run: bool) -> Result<Vec<serde_json::Value>> {
+    let mut locked = registry::Locked::acquire()?;
+    let orphans: Vec<&registry::Entry> = locked
+        .registry
+        .slots
+        .iter()
+        .filter(|e| !slot::exists(&e.repo, &e.name))
+        .collect();
+    let dropped: Vec<serde_json::Value> = orphans
+        .iter()
+        .map(|e| json!({"name": e.name, "path": e.root}))
+        .collect();
+    for e in &orphans {
+        eprintln!(
+            "git-agent: {} the lease of {} ({}): its slot record is gone",
+            if dry_run { "would drop" } else { "dropping" },
+            e.name,
+            e.root.display()
+        );
+    }
+    if !dry_run && !dropped.is_empty() {
+        locked
+            .registry
+            .slots
+            .retain(|e| slot::exists(&e.repo, &e.name));
+        locked.save()?;
+    }
+    Ok(dropped)
 }
 
 /// Rebuilds the registry from the slot records of the repositories it lists (read leniently
@@ -203,9 +235,7 @@ fn repair(dry_run: bool) -> Result<(usize, usize)> {
     if !dry_run {
         let damaged = locked.dir().join("registry.json");
         if old.is_err() && damaged.exists() {
-            let kept = locked
-                .dir()
-                .join(format!("registry.json.damaged.{}", slot::now()));
+            let kept = backup_name(locked.dir());
             std::fs::rename(&damaged, &kept)?;
             eprintln!("git-agent: the damaged file is kept as {}", kept.display());
         }
@@ -216,6 +246,19 @@ fn repair(dry_run: bool) -> Result<(usize, usize)> {
         locked.save()?;
     }
     Ok(counts)
+}
+
+/// A name for the damaged registry that no earlier backup has (two repairs in one second
+/// must not overwrite each other's); called under the registry's lock.
+fn backup_name(dir: &Path) -> PathBuf {
+    let stamp = slot::now();
+    (1..)
+        .map(|n| match n {
+            1 => dir.join(format!("registry.json.damaged.{stamp}")),
+            n => dir.join(format!("registry.json.damaged.{stamp}-{n}")),
+        })
+        .find(|p| p.symlink_metadata().is_err())
+        .expect("an unused name")
 }
 
 /// The repositories named in the `repos` file written beside the registry.

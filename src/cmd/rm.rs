@@ -10,6 +10,8 @@ use crate::cli::Rm;
 use crate::fsutil::same_path;
 use crate::git::{self, Repo};
 use crate::slot::{self, Slot, State};
+use crate::slot_lock::SlotLock;
+use crate::slot_worktree::{self as worktree, Place};
 use crate::{services, txn};
 
 /// What removing a slot would do to its branch.
@@ -23,10 +25,11 @@ enum BranchFate {
 
 struct Plan {
     slot: Slot,
+    /// Held from the checks to the end: no other command changes the slot meanwhile.
+    _lock: SlotLock,
     losses: Vec<String>,
     ignored: Vec<String>,
     branch: BranchFate,
-    locked: bool,
 }
 
 pub fn run(args: &Rm) -> Result<()> {
@@ -34,20 +37,24 @@ pub fn run(args: &Rm) -> Result<()> {
     let ctx = Ctx::load_existing()?;
     // A damaged registry would stop the removal at its last step, after the worktree is gone.
     crate::registry::load()?;
+    let common = &ctx.repo.common_dir;
     // With no SLOT, the slot the current directory is in.
     let slots = if args.slots.is_empty() {
         vec![ctx.slot_here("rm")?]
     } else {
-        let common = &ctx.repo.common_dir;
         let found: Result<Vec<Slot>> = args.slots.iter().map(|w| slot::find(common, w)).collect();
         found?
     };
     let mut plans = Vec::new();
-    for slot in slots {
-        if plans.iter().any(|p: &Plan| p.slot.name == slot.name) {
+    for found in slots {
+        if plans.iter().any(|p: &Plan| p.slot.name == found.name) {
             continue;
         }
-        plans.push(plan(&ctx.repo, slot, args)?);
+        // A slot an `add` is still making (or another command is changing) is not removed
+        // under it: busy, exit 4.
+        let lock = SlotLock::acquire(common, &found.name, "rm")?;
+        let slot = slot::load(common, &found.name)?;
+        plans.push(plan(&ctx.repo, slot, lock, args)?);
     }
     let refused: Vec<&Plan> = plans.iter().filter(|p| !p.losses.is_empty()).collect();
     if !refused.is_empty() && !args.force {
@@ -89,7 +96,14 @@ pub fn run(args: &Rm) -> Result<()> {
             "branch_deleted": matches!(plan.branch, BranchFate::Delete(_)),
             "ignored_removed": plan.ignored,
         });
-        done["released"] = json!(remove(&ctx, plan, args)?);
+        let name = plan.slot.name.clone();
+        match remove(&ctx, plan, args) {
+            Ok(released) => done["released"] = json!(released),
+            Err(e) => {
+                keep_broken(common, &name, &e);
+                return Err(e);
+            }
+        }
         removed.push(done);
         // The shell stood in the directory just removed: with shell integration, it moves to
         // the main worktree at its next prompt.
@@ -118,7 +132,10 @@ pub(super) fn remove_landed(ctx: &Ctx, slot: Slot, kill: bool, scan: bool) -> Re
         keep_branch: false,
         json: false,
     };
-    let plan = plan(&ctx.repo, slot, &args)?;
+    // Under the slot's lock, read again, as `rm` does.
+    let lock = SlotLock::acquire(&ctx.repo.common_dir, &slot.name, "merge")?;
+    let slot = slot::load(&ctx.repo.common_dir, &slot.name)?;
+    let plan = plan(&ctx.repo, slot, lock, &args)?;
     if !plan.losses.is_empty() {
         return Err(crate::error::refused(format!(
             "removing slot {} would lose:\n    - {}",
@@ -137,12 +154,29 @@ pub(super) fn remove_landed(ctx: &Ctx, slot: Slot, kill: bool, scan: bool) -> Re
     Ok(())
 }
 
-fn plan(repo: &Repo, slot: Slot, args: &Rm) -> Result<Plan> {
+/// Marks the record of a removal that stopped on an error (not an interruption) as broken,
+/// with the reason, for `ls` and `doctor`; `rm` again (or `prune`) finishes it.
+fn keep_broken(common: &std::path::Path, name: &str, error: &anyhow::Error) {
+    if crate::error::kind(error) == crate::error::Kind::Interrupted {
+        return;
+    }
+    if let Ok(mut record) = slot::load(common, name)
+        && record.state == State::Removing
+    {
+        record.broken = Some(format!("{error:#}"));
+        let _ = slot::save(common, &record);
+    }
+}
+
+fn plan(repo: &Repo, mut slot: Slot, lock: SlotLock, args: &Rm) -> Result<Plan> {
     let mut losses = Vec::new();
     let mut ignored = Vec::new();
-    let mut locked = false;
+    follow_move(repo, &mut slot)?;
     let exists = slot.path.is_dir();
-    if exists {
+    // A removal already under way may have left the worktree half-deleted (its `.git` file
+    // goes first): git can no longer say what is in it, and the checks were passed before.
+    let half_removed = slot.state == State::Removing && !slot.path.join(".git").is_file();
+    if exists && !half_removed {
         let changes = git::changes(&slot.path)?;
         for (what, list) in [
             ("staged change", &changes.staged),
@@ -165,7 +199,6 @@ fn plan(repo: &Repo, slot: Slot, args: &Rm) -> Result<Plan> {
             .find(|w| same_path(&w.path, &slot.path))
         {
             if wt.locked {
-                locked = true;
                 losses.push("the worktree is locked (`git worktree unlock` it first if that was not on purpose)".into());
             }
             if wt.branch.is_none() {
@@ -207,11 +240,37 @@ fn plan(repo: &Repo, slot: Slot, args: &Rm) -> Result<Plan> {
     let branch = branch_fate(repo, &slot, args, &mut losses)?;
     Ok(Plan {
         slot,
+        _lock: lock,
         losses,
         ignored,
         branch,
-        locked,
     })
+}
+
+/// A slot whose worktree `git worktree move` moved is removed where it now is: its record
+/// (and lease) follow git's entry first.
+fn follow_move(repo: &Repo, slot: &mut Slot) -> Result<()> {
+    let common = &repo.common_dir;
+    if let Place::Moved(to) = worktree::locate(common, &slot.path, slot.worktree_id.as_deref()) {
+        eprintln!(
+            "git-agent: slot {} was moved to {} (git worktree move); removing it there",
+            slot.name,
+            to.display()
+        );
+        let mut locked = crate::registry::Locked::acquire()?;
+        slot.path = to.clone();
+        slot::save(common, slot)?;
+        if let Some(entry) = locked
+            .registry
+            .slots
+            .iter_mut()
+            .find(|e| e.repo == *common && e.name == slot.name)
+        {
+            entry.root = to;
+        }
+        locked.save()?;
+    }
+    Ok(())
 }
 
 fn branch_fate(
@@ -291,7 +350,7 @@ fn own_files_left_out(slot: &Slot, ignored: Vec<String>) -> Vec<String> {
 /// Once the last slot is gone, the directory that held the slots goes too: the ones `add`
 /// made for this slot, and the default `<repo>-worktrees`, each only when empty.
 fn remove_empty_holder(repo: &Repo, slot: &Slot) {
-    crate::provision::remove_empty_dirs(&slot.made_dirs);
+    crate::provision::remove_empty_dirs(&repo.common_dir, &slot.made_dirs);
     let Some(parent) = slot.path.parent() else {
         return;
     };
@@ -301,7 +360,11 @@ fn remove_empty_holder(repo: &Repo, slot: &Slot) {
     let keep = [&repo.main_worktree, &repo.common_dir]
         .iter()
         .any(|d| d.starts_with(parent));
-    if default && !keep {
+    // Under the repository's lock, as an `add` makes it and its worktree under that lock.
+    if default
+        && !keep
+        && let Ok(_lock) = crate::git::repo_lock(&repo.common_dir)
+    {
         let _ = std::fs::remove_dir(parent);
     }
 }
@@ -322,7 +385,6 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<Vec<String>> {
         mut slot,
         ignored,
         branch,
-        locked,
         ..
     } = plan;
     let common = &ctx.repo.common_dir;
@@ -330,6 +392,7 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<Vec<String>> {
     steps.step("mark")?;
     slot.state = State::Removing;
     slot.pid = Some(std::process::id());
+    slot.broken = None;
     // From here on the record says whether the branch goes, for a `prune` that finishes the
     // job after this process is killed (it deletes it only if merged, like rm by default).
     slot.created_branch = matches!(branch, BranchFate::Delete(_));
@@ -371,23 +434,10 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<Vec<String>> {
         }
     }
     steps.step("worktree")?;
-    if slot.path.exists() {
-        let _lock = crate::git::repo_lock(common)?;
-        let mut cmd = ctx.repo.git();
-        cmd.args(["worktree", "remove", "--force"]);
-        if locked {
-            cmd.arg("--force");
-        }
-        cmd.arg(&slot.path);
-        git::run(cmd)?;
-    }
-    {
-        let _lock = crate::git::repo_lock(common)?;
-        let mut cmd = ctx.repo.git();
-        cmd.args(["worktree", "prune"]);
-        git::run(cmd)?;
-        remove_empty_holder(&ctx.repo, &slot);
-    }
+    // Whatever state an earlier, interrupted removal left it in (the `.git` file gone, a
+    // process still writing into it, only git's entry left).
+    worktree::remove(&ctx.repo, &slot.path)?;
+    remove_empty_holder(&ctx.repo, &slot);
     steps.step("branch")?;
     match &branch {
         BranchFate::Delete(why) => {

@@ -365,7 +365,18 @@ pub fn provision(
                 plan.url()
             }
             DatabasePlan::Postgres(plan) => {
-                created(&mut resources, plan.create()?, txn, save)?;
+                // Named in the record before the clone starts: whatever stops `add`
+                // meanwhile, the record covers what the server may go on to create.
+                let ours = created(&mut resources, plan.record(), txn, save)?;
+                if let Err(e) = plan.create() {
+                    if e.downcast_ref::<postgres::Exists>().is_some() {
+                        // Someone else's database of that name: never dropped.
+                        ours.set(false);
+                        resources.database = None;
+                        save(&resources)?;
+                    }
+                    return Err(e);
+                }
                 plan.url.clone()
             }
             DatabasePlan::Neon(plan) => {
@@ -414,13 +425,14 @@ enum DatabasePlan {
     Neon(neon::Plan),
 }
 
-/// Registers the undo of a database just created, then records it.
+/// Registers the undo of a database (just created, or about to be), then records it. The
+/// undo does nothing once the returned flag is cleared.
 fn created(
     resources: &mut Resources,
     record: Database,
     txn: &mut Txn,
     save: &mut dyn FnMut(&Resources) -> Result<()>,
-) -> Result<()> {
+) -> Result<std::rc::Rc<std::cell::Cell<bool>>> {
     let undo = record.clone();
     let what = match &record {
         Database::Sqlite { path } => {
@@ -431,9 +443,18 @@ fn created(
             branch, branch_id, ..
         } => format!("deleted the Neon branch {branch} ({branch_id})"),
     };
-    txn.on_undo(what, move || release_database(&undo));
+    let ours = std::rc::Rc::new(std::cell::Cell::new(true));
+    let armed = ours.clone();
+    txn.on_undo(what, move || {
+        if armed.get() {
+            release_database(&undo)
+        } else {
+            Ok(())
+        }
+    });
     resources.database = Some(record);
-    save(resources)
+    save(resources)?;
+    Ok(ours)
 }
 
 /// Whether two Redis addresses name the same server: the loopback names are one machine.

@@ -15,6 +15,22 @@ use super::{Context, Database, DatabaseConfig};
 /// smaller ones with WAL_LOG, which was as fast or faster and avoids two checkpoints.
 const FILE_COPY_ABOVE: i64 = 200 * 1024 * 1024;
 
+/// The `application_name` of git-agent's sessions.
+const APP_NAME: &str = "git-agent";
+
+/// The error of a `CREATE DATABASE` that failed because the name exists: not git-agent's
+/// database, so nothing may drop it.
+#[derive(Debug)]
+pub struct Exists(String);
+
+impl std::fmt::Display for Exists {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Exists {}
+
 /// How to reach the server: the `admin_url`, or the `PG*` environment pinned to the host,
 /// port and user psql actually used, so `rm` later talks to the same server.
 #[derive(Debug, Clone, Default)]
@@ -56,6 +72,8 @@ impl Server {
                 cmd.env(var, value);
             }
         }
+        // How `release` finds a clone a killed `add` left running on the server.
+        cmd.env("PGAPPNAME", APP_NAME);
         if std::env::var_os("PGCONNECT_TIMEOUT").is_none() {
             cmd.env("PGCONNECT_TIMEOUT", "10");
         }
@@ -268,11 +286,12 @@ impl Plan {
             );
         }
         if err.contains("42P04") {
-            bail!(
+            return Err(Exists(format!(
                 "a database named {} already exists on {}; git-agent did not create it and will not drop it; set database.name to another name",
                 self.name,
                 self.server.describe()
-            );
+            ))
+            .into());
         }
         if err.contains("3D000") {
             bail!(
@@ -315,11 +334,14 @@ impl Plan {
 }
 
 /// Drops the database with this record's name on this record's server; a database that is
-/// already gone is not an error. Sessions still connected to it are closed.
+/// already gone is not an error. Sessions still connected to it are closed. A clone of it a
+/// killed `add` left running on the server (the server goes on after its client died) is
+/// stopped first, so that it cannot finish after the drop.
 pub fn release(server: &Server, name: &str) -> Result<()> {
     check_name(name).map_err(|e| {
         anyhow::anyhow!("the slot record names a database git-agent would not have created: {e}")
     })?;
+    stop_clones(server, name)?;
     let script = "select current_setting('server_version_num')::int >= 130000 as force \\gset\n\
                   \\if :force\n\
                   DROP DATABASE IF EXISTS :\"db\" WITH (FORCE);\n\
@@ -339,6 +361,41 @@ pub fn release(server: &Server, name: &str) -> Result<()> {
         "could not drop the database {name} on {}: {}",
         server.describe(),
         one_line(&err)
+    )
+}
+
+/// Ends git-agent's sessions still running `CREATE DATABASE` for `name`, and waits until they
+/// are gone (their clone rolled back, or committed and then dropped by the caller).
+fn stop_clones(server: &Server, name: &str) -> Result<()> {
+    let sessions = format!(
+        "from pg_stat_activity where application_name = '{APP_NAME}' and pid <> pg_backend_pid() \
+         and left(query, length('CREATE DATABASE \"' || :'db' || '\"')) = 'CREATE DATABASE \"' || :'db' || '\"'"
+    );
+    let terminate = format!("select count(pg_terminate_backend(pid)) {sessions};\n");
+    let count = format!("select count(*) {sessions};\n");
+    let mut script = &terminate;
+    for _ in 0..300 {
+        let out = server.run(script, &[("db", name)], &[])?;
+        if !out.status.success() {
+            let err = tools::stderr(&out);
+            if out.status.code() == Some(2) && !err.contains("ERROR:") {
+                return Err(server.unreachable(&err));
+            }
+            bail!(
+                "could not look for clones of {name} on {}: {}",
+                server.describe(),
+                one_line(&err)
+            );
+        }
+        if String::from_utf8_lossy(&out.stdout).trim() == "0" {
+            return Ok(());
+        }
+        script = &count;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    bail!(
+        "a clone of {name} on {} did not stop within 30 seconds",
+        server.describe()
     )
 }
 

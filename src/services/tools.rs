@@ -1,7 +1,6 @@
 //! Running the user's own database tools (`psql`, `sqlite3`, `neonctl`), found with `which`.
 
 use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -38,11 +37,10 @@ impl Tool {
     }
 
     pub fn command(&self) -> Result<Command> {
-        let mut cmd = Command::new(self.find()?);
-        // Its own process group: Ctrl-C reaches git-agent only, which lets the tool finish
-        // what it started and then undoes it, instead of leaving a half-known state.
-        cmd.process_group(0);
-        Ok(cmd)
+        // In git-agent's own process group, so that whatever stops git-agent (Ctrl-C, a kill
+        // of the group) stops the tool too: no child outlives the command unseen. What a
+        // killed tool may have left on a server is named by the slot's record beforehand.
+        Ok(Command::new(self.find()?))
     }
 }
 
@@ -63,9 +61,11 @@ pub fn run(cmd: &mut Command, input: Option<&str>) -> Result<Output> {
         // A tool that exits early closes the pipe; its exit status tells the story.
         let _ = stdin.write_all(text.as_bytes());
     }
-    child
+    let out = child
         .wait_with_output()
-        .with_context(|| format!("could not run {program}"))
+        .with_context(|| format!("could not run {program}"))?;
+    crate::txn::child_status(&out.status)?;
+    Ok(out)
 }
 
 /// The tool's error text, trimmed, on one line per original line.

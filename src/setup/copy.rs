@@ -221,6 +221,7 @@ fn cp(main: &Path, units: &[PathBuf], dest: &Path) -> Result<()> {
         .output()
         .context("could not run cp")?;
     if !out.status.success() {
+        txn::child_status(&out.status)?;
         let names: Vec<String> = units.iter().map(|u| u.display().to_string()).collect();
         bail!(
             "[setup] copy: could not copy {} into the slot: {}",

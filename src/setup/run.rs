@@ -12,9 +12,6 @@ use anyhow::{Context, Result, bail};
 
 use crate::txn;
 
-/// The signal a terminal sends on Ctrl-C.
-const SIGINT: i32 = 2;
-
 pub fn run(commands: &[String], dir: &Path, env: &BTreeMap<String, String>) -> Result<()> {
     run_as("setup", commands, dir, env, &[])
 }
@@ -57,10 +54,8 @@ pub fn run_as(
             .with_context(|| format!("could not run sh for a {label} command"))?;
         // Ctrl-C reached the command too (maybe before git-agent's own handler ran): the
         // interrupt is what to report.
+        txn::child_status(&status)?;
         txn::check_interrupt()?;
-        if std::os::unix::process::ExitStatusExt::signal(&status) == Some(SIGINT) {
-            return Err(crate::error::Interrupted.into());
-        }
         if !status.success() {
             bail!(
                 "{label} command {}/{total} failed ({}): {command}",

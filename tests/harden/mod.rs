@@ -196,6 +196,8 @@ pub fn assert_consistent(env: &Env, repos: &[&Path]) {
 pub struct Paused {
     pub child: Child,
     pub pid: u32,
+    /// The file whose creation lets the paused process go on.
+    pub resume_file: PathBuf,
 }
 
 impl Paused {
@@ -230,14 +232,20 @@ impl Paused {
         extra: &[(&str, &str)],
         log: Option<&Path>,
     ) -> Paused {
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let file = env
             .root()
-            .join(format!("pause-{}-{step}", std::process::id()));
+            .join(format!("pause-{}-{seq}-{step}", std::process::id()));
+        let resume_file = env
+            .root()
+            .join(format!("pause-{}-{seq}-{step}.resume", std::process::id()));
         let _ = std::fs::remove_file(&file);
         let mut cmd = env.cmd(dir);
         cmd.args(args)
             .env("GIT_AGENT_TEST_PAUSE_AT", step)
             .env("GIT_AGENT_TEST_PAUSE_FILE", &file)
+            .env("GIT_AGENT_TEST_RESUME_FILE", &resume_file)
             .stdout(Stdio::piped())
             .stderr(match log {
                 Some(log) => Stdio::from(std::fs::File::create(log).unwrap()),
@@ -256,7 +264,11 @@ impl Paused {
                 && let Ok(pid) = text.trim().parse::<u32>()
             {
                 let _ = std::fs::remove_file(&file);
-                return Paused { pid, child };
+                return Paused {
+                    pid,
+                    child,
+                    resume_file,
+                };
             }
             if let Some(status) = child.try_wait().unwrap() {
                 let (out, err) = drain(&mut child);
@@ -274,13 +286,22 @@ impl Paused {
 
     /// Sends `signal` (`INT`, `KILL`, `TERM`, `HUP`) to the whole process group and waits.
     pub fn signal(self, signal: &str) -> Finished {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg("--")
-            .arg(format!("-{}", self.pid))
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{signal} failed");
+        self.send(signal);
+        self.wait()
+    }
+
+    /// Sends `signal` to the whole process group, without waiting.
+    pub fn send(&self, signal: &str) {
+        signal_group(self.pid, signal);
+    }
+
+    /// Lets the paused process go on from its step.
+    pub fn resume(&self) {
+        std::fs::write(&self.resume_file, "").unwrap();
+    }
+
+    /// Waits for the process to end.
+    pub fn wait(self) -> Finished {
         let out = self.child.wait_with_output().unwrap();
         Finished {
             status: out.status,
@@ -288,6 +309,17 @@ impl Paused {
             stderr: text(&out.stderr),
         }
     }
+}
+
+/// `kill -SIGNAL -- -PGID`: a signal to a whole process group, as a terminal sends it.
+pub fn signal_group(pgid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg("--")
+        .arg(format!("-{pgid}"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} -{pgid} failed");
 }
 
 pub struct Finished {

@@ -133,11 +133,13 @@ pub fn run(args: &Doctor) -> Result<()> {
     if let Some(repo) = &repo {
         repository::check_repository(&mut report, repo);
     }
+    let mut env_file = ".env.local".to_string();
     if let Some(repo) = &repo
         && let Some(config) = services::check_config(&mut report, repo)
     {
         services::check_tools(&mut report, &config);
         services::check_approvals(&mut report, repo, &config);
+        env_file = config.env_file().to_string();
     }
     let registry = match registry::load() {
         Ok(registry) => Some(registry),
@@ -153,6 +155,7 @@ pub fn run(args: &Doctor) -> Result<()> {
     };
     if let Some(repo) = &repo {
         slots::check_slots(&mut report, repo, registry.as_ref());
+        slots::check_orphans(&mut report, repo, registry.as_ref(), &env_file);
     }
     if let Some(registry) = &registry {
         slots::check_leases(&mut report, repo.as_ref(), registry);

@@ -5,7 +5,9 @@ use super::{Level, Report};
 use crate::git::Repo;
 use crate::procs::Listener;
 use crate::slot::{self, State};
-use crate::{ports, registry};
+use crate::slot_lock::SlotLock;
+use crate::slot_worktree::{self as worktree, Place};
+use crate::{ports, registry, services};
 
 pub(super) fn check_slots(report: &mut Report, repo: &Repo, registry: Option<&registry::Registry>) {
     let slots = match slot::load_all(&repo.common_dir) {
@@ -18,36 +20,75 @@ pub(super) fn check_slots(report: &mut Report, repo: &Repo, registry: Option<&re
     let mut bad = 0;
     for s in &slots {
         let before = report.findings.len();
-        let live = s.pid.filter(|p| crate::slot::process_alive(*p));
-        match s.state {
-            State::Creating if live.is_none() => report.slot(
-                &s.name,
-                Level::Error,
-                "stuck in `creating`: the `git agent add` that made it was killed",
-                Some("git agent prune".into()),
-            ),
-            State::Removing if live.is_none() => report.slot(
-                &s.name,
-                Level::Error,
-                "stuck in `removing`: the `git agent rm` that removed it was killed",
-                Some(format!("git agent rm {}", s.name)),
-            ),
-            State::Creating | State::Removing => report.slot(
+        let holds = match services::describe_resources(&s.resources).as_str() {
+            "nothing" => String::new(),
+            what => format!("; it holds {what}"),
+        };
+        let step = s
+            .step
+            .as_ref()
+            .map(|st| format!(" at step {st}"))
+            .unwrap_or_default();
+        let holder = SlotLock::holder(&repo.common_dir, &s.name);
+        match (s.state, holder) {
+            (State::Creating | State::Removing, Some(who)) => report.slot(
                 &s.name,
                 Level::Info,
-                format!("being {} by pid {}", if s.state == State::Creating { "created" } else { "removed" }, live.unwrap_or(0)),
+                format!(
+                    "being {} by {who}",
+                    if s.state == State::Creating { "created" } else { "removed" }
+                ),
                 None,
             ),
-            State::Ready if !s.path.exists() => report.slot(
+            (State::Creating, None) => report.slot(
                 &s.name,
                 Level::Error,
-                format!("its directory {} is gone", s.path.display()),
-                Some(
-                    "git agent prune (forgets it and releases its ports); if you moved it: git worktree repair <new path>"
-                        .to_string(),
-                ),
+                match &s.broken {
+                    Some(why) => format!("broken: an interrupted `git agent add` could not be undone: {why}{holds}"),
+                    None => format!("stuck in `creating`: the `git agent add` that made it was stopped{step}{holds}"),
+                },
+                Some("git agent prune".into()),
             ),
-            State::Ready => {}
+            (State::Removing, None) => report.slot(
+                &s.name,
+                Level::Error,
+                match &s.broken {
+                    Some(why) => format!("broken: its removal could not be finished: {why}{holds}"),
+                    None => format!("stuck in `removing`: the `git agent rm` that removed it was stopped{holds}"),
+                },
+                Some(format!("git agent rm {} (or git agent prune)", s.name)),
+            ),
+            (State::Ready, _) => match worktree::locate(&repo.common_dir, &s.path, s.worktree_id.as_deref()) {
+                Place::Here => {}
+                Place::Moved(to) => report.slot(
+                    &s.name,
+                    Level::Warning,
+                    format!(
+                        "git moved its worktree to {}; its record still says {}",
+                        to.display(),
+                        s.path.display()
+                    ),
+                    Some("git agent prune (the record then follows the worktree)".into()),
+                ),
+                Place::Locked(at, reason) => report.slot(
+                    &s.name,
+                    Level::Info,
+                    format!("{} is not there, but git's worktree is locked ({reason})", at.display()),
+                    None,
+                ),
+                Place::Gone => report.slot(
+                    &s.name,
+                    Level::Error,
+                    match &s.broken {
+                        Some(why) => format!("broken: its directory {} is gone and forgetting it failed: {why}{holds}", s.path.display()),
+                        None => format!("its directory {} is gone", s.path.display()),
+                    },
+                    Some(
+                        "git agent prune (forgets it and releases its ports); if you moved it: git worktree repair <new path>"
+                            .to_string(),
+                    ),
+                ),
+            },
         }
         if let Some(registry) = registry
             && !registry
@@ -129,6 +170,52 @@ fn check_other_worktrees(report: &mut Report, repo: &Repo, slots: &[slot::Slot])
             )
         };
         report.fix("worktree", level, message, other.adopt_command());
+    }
+}
+
+/// Linked worktrees git-agent made that no slot record names (their env file or directory
+/// carries git-agent's marks): a slot whose record was lost.
+pub(super) fn check_orphans(
+    report: &mut Report,
+    repo: &Repo,
+    registry: Option<&registry::Registry>,
+    env_file: &str,
+) {
+    let Ok(slots) = slot::load_all(&repo.common_dir) else {
+        return;
+    };
+    // A slot whose record is damaged is still a slot (the registry knows its root).
+    let leased = |path: &std::path::Path| {
+        registry.is_some_and(|r| {
+            r.slots
+                .iter()
+                .any(|e| crate::fsutil::same_path(&e.root, path))
+        })
+    };
+    for entry in worktree::entries(&repo.common_dir) {
+        let Some(path) = entry.worktree else { continue };
+        if slots.iter().any(|s| {
+            crate::fsutil::same_path(&s.path, &path)
+                || s.worktree_id.as_deref() == Some(entry.id.as_str())
+        }) || leased(&path)
+        {
+            continue;
+        }
+        let env = std::fs::read_to_string(path.join(env_file)).unwrap_or_default();
+        let ours = env.lines().any(|l| l.starts_with("# >>> git-agent"));
+        if !ours {
+            continue;
+        }
+        let quoted = crate::quote::posix(&path.to_string_lossy());
+        report.fix(
+            "orphan",
+            Level::Error,
+            format!(
+                "{} is a worktree git-agent made (its {env_file} has git-agent's block), but no slot record names it",
+                path.display()
+            ),
+            format!("git agent adopt {quoted} (a slot again: `git agent rm` then removes it safely), or git worktree remove {quoted}"),
+        );
     }
 }
 
