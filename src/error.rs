@@ -221,6 +221,10 @@ pub fn reported(error: &anyhow::Error) -> anyhow::Error {
 
 /// The kind of an error: the first kind found along its chain of causes, else `Error`.
 pub fn kind(error: &anyhow::Error) -> Kind {
+    // Also a context (`Err(e).context(Interrupted)`), which `chain` does not show as one.
+    if error.downcast_ref::<Interrupted>().is_some() {
+        return Kind::Interrupted;
+    }
     for cause in error.chain() {
         if let Some(f) = cause.downcast_ref::<Failure>() {
             return f.kind;

@@ -173,7 +173,8 @@ impl Txn {
                     );
                 }
                 if error.downcast_ref::<Interrupted>().is_some() {
-                    Err(error)
+                    // Only the interruption: what the child said as it died is not news.
+                    Err(Interrupted.into())
                 } else {
                     Err(crate::error::reported(&error))
                 }
