@@ -85,7 +85,8 @@ impl Fixture {
         let out = self.cmd(args).output().unwrap();
         assert!(
             out.status.success(),
-            "{args:?} failed: {}",
+            "{args:?} failed:\nstdout: {}\nstderr: {}",
+            text(&out.stdout),
             text(&out.stderr)
         );
         text(&out.stderr)
@@ -99,6 +100,13 @@ impl Fixture {
             .process_group(0)
             .spawn()
             .unwrap()
+    }
+
+    /// `doctor` finds nothing wrong with git-agent's state.
+    fn doctor_clean(&self, what: &str) {
+        let out = self.cmd(&["doctor", "--json"]).output().unwrap();
+        let errors = harden::doctor_errors(&out);
+        assert!(errors.is_empty(), "{what}: doctor: {errors:#?}");
     }
 
     fn commit_template(&self, text: &str) {
@@ -223,7 +231,7 @@ fn add_matrix(
         f.unchanged(&before, &what, 1);
         let again = f.ok(&["prune"]);
         assert!(again.contains("nothing to prune"), "{what}: {again}");
-        f.ok(&["doctor"]);
+        f.doctor_clean(&what);
     }
 }
 
@@ -419,7 +427,7 @@ fn rm_matrix(with_writer: bool) {
             "{what}: {err}"
         );
         f.unchanged(&before, &what, 2);
-        f.ok(&["doctor"]);
+        f.doctor_clean(&what);
     }
 }
 

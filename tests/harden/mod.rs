@@ -399,3 +399,18 @@ pub fn user_state(env: &Env, worktrees: &[&Path]) -> BTreeMap<String, String> {
     }
     state
 }
+
+/// The errors `doctor --json` finds, from the output of a run. A leased port that some
+/// other program on the machine listens on (another test's server) says nothing about
+/// git-agent's own state, so `port` findings are left out.
+pub fn doctor_errors(out: &std::process::Output) -> Vec<serde_json::Value> {
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("doctor --json printed no JSON ({e}): {}", text(&out.stdout)));
+    json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["level"] == "error" && f["check"] != "port")
+        .cloned()
+        .collect()
+}
