@@ -16,8 +16,8 @@
 //! let mut slot = slot::load(&common, &name)?;              // re-read under the lock
 //! let mut txn = Txn::new();
 //! txn.hold(lock);                                          // kept until the rollback is over
-//! slot.intend(&common, "step", |s| s.field = ...)?;        // the record says what comes next
-//! txn.step("step")?;  ...act, register the undo...
+//! slot.intend(&common, STEP, |s| s.field = ...)?;          // the record says what comes next
+//! txn.on_undo(...); ...act...                              // the undo copes with a half-done act
 //! ```
 //!
 //! The file exists only while a command holds the lock, or after a killed one: the holder
