@@ -62,6 +62,13 @@ pub fn worktree_id(path: &Path) -> Option<String> {
     Some(Path::new(dir).file_name()?.to_string_lossy().into_owned())
 }
 
+/// Whether git can work in the worktree at `path`: its `.git` file is there and names an
+/// entry that exists (`git worktree remove` may have deleted either one alone).
+pub fn intact(common: &Path, path: &Path) -> bool {
+    path.join(".git").is_file()
+        && worktree_id(path).is_some_and(|id| common.join("worktrees").join(id).is_dir())
+}
+
 /// git's entry for the worktree at `path`: the one whose `gitdir` names it, or the one its
 /// `.git` file names.
 pub fn entry_for(common: &Path, path: &Path) -> Option<Entry> {

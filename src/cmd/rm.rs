@@ -175,7 +175,8 @@ fn plan(repo: &Repo, mut slot: Slot, lock: SlotLock, args: &Rm) -> Result<Plan> 
     let exists = slot.path.is_dir();
     // A removal already under way may have left the worktree half-deleted (its `.git` file
     // goes first): git can no longer say what is in it, and the checks were passed before.
-    let half_removed = slot.state == State::Removing && !slot.path.join(".git").is_file();
+    let half_removed =
+        slot.state == State::Removing && !worktree::intact(&repo.common_dir, &slot.path);
     if exists && !half_removed {
         let changes = git::changes(&slot.path)?;
         for (what, list) in [

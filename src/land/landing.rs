@@ -197,6 +197,8 @@ fn rebase(
     ])
     .arg(onto.to_string());
     let out = git::output(&mut cmd)?;
+    // git (or its hook) killed by the Ctrl-C that reaches git-agent too, maybe a moment later.
+    txn::child_status(&out.status)?;
     txn::check_interrupt()?;
     if !out.status.success() {
         if rebasing(&absolute_git_dir(dir)?) {
