@@ -449,7 +449,7 @@ pub fn run(mut cmd: Command) -> Result<String> {
         let text = failure_text(&cmd, &output);
         // git killed by the Ctrl-C that reached git-agent too is the interruption.
         if crate::txn::child_interrupted(&output.status) {
-            return Err(anyhow!(text).context(crate::error::Interrupted));
+            return Err(crate::error::Interrupted.into());
         }
         bail!("{text}");
     }

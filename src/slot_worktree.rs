@@ -132,7 +132,13 @@ pub fn remove(repo: &Repo, path: &Path) -> Result<bool> {
         let mut cmd = repo.git();
         cmd.args(["worktree", "remove", "--force", "--force"])
             .arg(path);
-        removed = git::run(cmd).is_ok();
+        match git::run(cmd) {
+            Ok(_) => removed = true,
+            // Stopped by Ctrl-C: what is left is for the next `rm` (or `prune`) to finish.
+            Err(e) if crate::error::kind(&e) == crate::error::Kind::Interrupted => return Err(e),
+            // Half-deleted, or a process still writing into it: the rest is done below.
+            Err(_) => {}
+        }
     }
     if path.symlink_metadata().is_ok() {
         remove_tree(path)?;
@@ -172,6 +178,7 @@ fn guard(repo: &Repo, path: &Path) -> Result<()> {
 fn remove_tree(path: &Path) -> Result<()> {
     let mut last = None;
     for attempt in 0..6u64 {
+        crate::txn::stop_if_requested()?;
         match std::fs::remove_dir_all(path) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

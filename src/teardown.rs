@@ -25,7 +25,9 @@ pub fn finish(repo: &Repo, slot: &mut Slot) -> Result<()> {
         State::Creating => roll_back(repo, slot),
         State::Removing | State::Ready => finish_removal(repo, slot),
     };
-    if let Err(e) = &result {
+    if let Err(e) = &result
+        && crate::error::kind(e) != crate::error::Kind::Interrupted
+    {
         slot.broken = Some(format!("{e:#}"));
         slot::save(&repo.common_dir, slot)?;
     }

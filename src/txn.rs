@@ -29,6 +29,8 @@ use crate::error::Interrupted;
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static PRESSES: AtomicUsize = AtomicUsize::new(0);
 static CHILD_OWNS_SIGNALS: AtomicBool = AtomicBool::new(false);
+/// Set while a rollback runs: the interruption it answers does not stop its undos.
+static ROLLING_BACK: AtomicBool = AtomicBool::new(false);
 
 /// Installs the Ctrl-C (and SIGTERM/SIGHUP) handler: the first signal sets a flag that steps
 /// check; a third one gives up on rolling back and exits 130 at once.
@@ -118,6 +120,7 @@ impl Txn {
     /// Undoes everything in reverse, reporting each undo on stderr. Returns whether every
     /// undo succeeded.
     pub fn rollback(mut self) -> bool {
+        ROLLING_BACK.store(true, Ordering::SeqCst);
         let mut failed: Vec<String> = Vec::new();
         while let Some((what, undo, otherwise)) = self.undos.pop() {
             let result = match otherwise {
@@ -143,6 +146,7 @@ impl Txn {
                 }
             }
         }
+        ROLLING_BACK.store(false, Ordering::SeqCst);
         failed.is_empty()
     }
 
@@ -203,13 +207,27 @@ pub fn child_interrupted(status: &std::process::ExitStatus) -> bool {
     if by_signal && !status.success() {
         INTERRUPTED.store(true, Ordering::SeqCst);
     }
-    !status.success() && interrupted()
+    !status.success() && (by_signal || stop_requested())
+}
+
+/// Whether work should stop for an interruption: interrupted, and not in the rollback that
+/// answers it (whose undos must run, and whose children's failures are their own).
+pub fn stop_requested() -> bool {
+    interrupted() && !ROLLING_BACK.load(Ordering::SeqCst)
 }
 
 /// `Err(Interrupted)` when a child's exit status says the interruption ended it (see
 /// [`child_interrupted`]); `Ok(())` otherwise, for the caller to judge the status.
 pub fn child_status(status: &std::process::ExitStatus) -> Result<()> {
     if !status.success() && child_interrupted(status) {
+        return Err(Interrupted.into());
+    }
+    Ok(())
+}
+
+/// `Err(Interrupted)` when [`stop_requested`].
+pub fn stop_if_requested() -> Result<()> {
+    if stop_requested() {
         return Err(Interrupted.into());
     }
     Ok(())

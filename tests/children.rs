@@ -316,6 +316,7 @@ fn add_stopped_during_a_postgres_clone() {
         redis.url(0)
     );
     let port = pg.port.to_string();
+    let holder = std::cell::RefCell::new(None::<Child>);
     let prepare = |f: &mut Fixture| {
         f.vars = vec![
             ("PGHOST".into(), "127.0.0.1".into()),
@@ -323,12 +324,11 @@ fn add_stopped_during_a_postgres_clone() {
             ("PGUSER".into(), "postgres".into()),
         ];
         f.commit_template(&template);
-    };
-    // A session on the template makes the server wait (up to 5 s) before it copies: the
-    // clone is under way, psql waiting for it, while the signal comes.
-    let holder = std::cell::RefCell::new(None::<Child>);
-    let wait = |_: &Fixture, _pgid: u32| {
+        // A session on the template makes the server wait (up to 5 s) before it copies: the
+        // clone is under way, psql waiting for it, while the signal comes.
         *holder.borrow_mut() = Some(pg.hold_session("myapp_dev"));
+    };
+    let wait = |_: &Fixture, _pgid: u32| {
         let sql = "select count(*) from pg_stat_activity where query like 'CREATE DATABASE%' and application_name = 'git-agent'";
         servers::wait_for(|| pg.psql("postgres", sql) != "0", "the clone");
     };

@@ -54,6 +54,7 @@ pub fn run(args: &Prune) -> Result<()> {
                 }
             }
             Ok(None) => {}
+            Err(e) if crate::error::kind(&e) == crate::error::Kind::Interrupted => return Err(e),
             Err(e) => {
                 eprintln!("git-agent: could not finish slot {name}: {e:#}");
                 failed.push(name.clone());
