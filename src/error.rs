@@ -71,7 +71,9 @@ pub const EXIT_STATUSES: &[(i32, &str, &str)] = &[
 
 /// What `exec` and `add -- CMD` exit with once the program runs, and what `--json` adds.
 pub const EXIT_NOTES: &str = "Once the program of `exec` or `add -- CMD` runs, its own exit \
-    status is passed on. With --json, an error is also one JSON object on the last line of stderr: \
+    status is passed on. After Ctrl-C, `git-agent` exits 130; through `git agent`, git's own \
+    wrapper gets the signal too and (git 2.47) exits 128 or dies of the signal itself, so scripts \
+    that need 130 run `git-agent`. With --json, an error is also one JSON object on the last line of stderr: \
     {\"error\":{\"kind\":\"refused\",\"message\":\"...\",\"exit_code\":3}}";
 
 /// The table as plain text, for `--help`.

@@ -227,6 +227,18 @@ pub fn delete_new_branch(
             "kept the branch {branch}: it has commits that were not there when the slot was made"
         )));
     }
+    // Another worktree has it checked out (a slot of the same branch made meanwhile): it is
+    // that worktree's now.
+    if let Some(user) = repo
+        .worktrees()?
+        .into_iter()
+        .find(|w| w.branch.as_deref() == Some(branch))
+    {
+        return Ok(Some(format!(
+            "kept the branch {branch}: the worktree {} has it checked out",
+            user.path.display()
+        )));
+    }
     let _lock = repo_lock(&repo.common_dir)?;
     let mut cmd = repo.git();
     cmd.args(["branch", "-D", "--", branch]);

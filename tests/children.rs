@@ -239,17 +239,7 @@ fn nothing(_: &str) {}
 
 #[test]
 fn add_stopped_during_a_slow_post_checkout_hook() {
-    let prepare = |f: &mut Fixture| {
-        let hook = f.app.join(".git/hooks/post-checkout");
-        let mark = f.mark("hook");
-        std::fs::write(
-            &hook,
-            format!("#!/bin/sh\n: > '{}'\nsleep 60\n", mark.display()),
-        )
-        .unwrap();
-        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-    };
+    let prepare = |f: &mut Fixture| slow_hook(f);
     let wait = |f: &Fixture, _pgid: u32| wait_for_file(&f.mark("hook"));
     add_matrix(
         "the post-checkout hook",
@@ -471,4 +461,80 @@ fn rm_while_a_process_writes_into_the_slot_is_finished() {
         panic!("rm succeeded but left {}", slot.display());
     }
     f.unchanged(&before, "rm with a writer", 2);
+}
+
+/// A post-checkout hook that says it started (the file `mark`) and sleeps.
+fn slow_hook(f: &Fixture) {
+    let hook = f.app.join(".git/hooks/post-checkout");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\n: > '{}'\nsleep 60\n", f.mark("hook").display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+fn signal_rounds() -> usize {
+    std::env::var("GIT_AGENT_SIGNAL_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5)
+}
+
+/// Ctrl-C to the group while git runs a hook, over and over: git (and the hook) die of the
+/// signal, often before git-agent's own handler has run, and every time git-agent exits 130
+/// and says it was interrupted, never that git failed.
+#[test]
+fn ctrl_c_while_git_runs_exits_130_every_time() {
+    let f = Fixture::new();
+    slow_hook(&f);
+    let before = f.snapshot();
+    for round in 0..signal_rounds() {
+        let _ = std::fs::remove_file(f.mark("hook"));
+        let child = f.spawn(&["add", "feature/x"]);
+        wait_for_file(&f.mark("hook"));
+        signal_group(child.id(), "INT");
+        let out = child.wait_with_output().unwrap();
+        check_interrupted("INT", &out, &format!("round {round}"));
+        f.unchanged(&before, &format!("round {round}"), 1);
+    }
+}
+
+/// Through `git agent`, git's own wrapper is in the group too. git 2.47's wrapper either
+/// dies of the signal (a shell says 130 or 143) or reaps git-agent in its signal handler,
+/// fails to wait for it and exits 128 ("waitpid for git-agent failed"); git-agent itself has
+/// undone everything and said so. README and the man pages say this.
+#[test]
+fn ctrl_c_through_git_agent_exits_as_the_readme_says() {
+    for signal in ["INT", "TERM"] {
+        let f = Fixture::new();
+        slow_hook(&f);
+        let before = f.snapshot();
+        let mut cmd = Command::new("git");
+        f.env.isolate(&mut cmd);
+        let child = cmd
+            .current_dir(&f.app)
+            .args(["agent", "add", "feature/x"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        wait_for_file(&f.mark("hook"));
+        signal_group(child.id(), signal);
+        let out = child.wait_with_output().unwrap();
+        let stderr = text(&out.stderr);
+        // git's wrapper either dies of the signal itself (130 in a shell) or, having reaped
+        // git-agent in its handler, fails to wait for it and exits 128.
+        let code = out.status.code();
+        let died = std::os::unix::process::ExitStatusExt::signal(&out.status);
+        assert!(
+            code == Some(128) || died.is_some(),
+            "SIG{signal} through `git agent`: README says 128 or death by the signal, got {:?}\n{stderr}",
+            out.status
+        );
+        assert!(stderr.contains("git-agent: interrupted"), "{stderr}");
+        f.unchanged(&before, &format!("SIG{signal} through git agent"), 1);
+    }
 }
