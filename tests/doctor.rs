@@ -240,9 +240,8 @@ fn leases_without_slots_and_slots_without_leases_are_found() {
     assert_eq!(orphan.len(), 1, "{json:#}");
     let path = repo.parent().unwrap().join("app-worktrees").join("orphan");
     let fix = orphan[0]["fix"].as_str().unwrap();
-    assert!(fix.starts_with("git agent adopt "), "{fix}");
-    env.ok(&repo, &["adopt", path.to_str().unwrap()]);
-    env.ok(&repo, &["rm", "orphan"]);
+    assert!(fix.starts_with("git worktree remove "), "{fix}");
+    env.git(&repo, &["worktree", "remove", path.to_str().unwrap()]);
     assert!(!path.exists());
     let (code, json, _) = doctor(&env, &repo);
     assert_eq!(code, 0, "{json:#}");

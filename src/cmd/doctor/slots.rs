@@ -214,7 +214,10 @@ pub(super) fn check_orphans(
                 "{} is a worktree git-agent made (its {env_file} has git-agent's block), but no slot record names it",
                 path.display()
             ),
-            format!("git agent adopt {quoted} (a slot again: `git agent rm` then removes it safely), or git worktree remove {quoted}"),
+            format!(
+                "git worktree remove {quoted} (git refuses while it holds changes: save them first), \
+                 or git agent adopt {quoted} to keep it as a slot"
+            ),
         );
     }
 }
