@@ -91,7 +91,7 @@ pub fn advance(
             // The worktree's own changes were checked when planning; what changed since, git
             // itself refuses to overwrite, but for files it thinks expendable: ignored files
             // where the landing adds one.
-            let files = super::integration::files_between(&repo.gix, old, new)?;
+            let files = super::content::files_between(&repo.gix, old, new)?;
             let blocking = expendable_in_the_way(dir, &files);
             if !blocking.is_empty() {
                 return Err(crate::error::refused(in_the_way_message(

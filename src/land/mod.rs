@@ -1,8 +1,14 @@
-//! Landing a slot's branch on its base: whether its work is already there (`integration`),
-//! whether merging it would conflict, with the base or with other slots (`forecast`, `order`),
-//! and the merge itself as one transaction (`merge`).
+//! Landing a slot's branch on its base.
+//!
+//! - Is its work already there? `integration` (with `content`, the file-by-file comparison),
+//!   asked by `rm`, `prune`, `doctor`, the board and `merge`.
+//! - Would merging it conflict, with the base or with other slots? `forecast` (in-memory
+//!   merges), `readiness` (per slot, for the board), `pairwise` and `order` (`ls --conflicts`).
+//! - The merge itself: `merge` (the plan, every refusal), `landing` (the transaction),
+//!   `base` (moving the base branch), `show` (the plan in words and JSON).
 
 pub mod base;
+pub mod content;
 pub mod forecast;
 pub mod integration;
 pub mod landing;
@@ -10,3 +16,4 @@ pub mod merge;
 pub mod order;
 pub mod pairwise;
 pub mod readiness;
+pub mod show;
