@@ -286,3 +286,44 @@ fn two_merges_take_turns_and_the_second_rebases_onto_the_first() {
         ["a", "change b.txt", "change m.txt"]
     );
 }
+
+#[test]
+fn killed_as_git_starts_its_rebase_the_slot_merges_again() {
+    // A SIGKILL runs no undo. Killed as git's rebase starts (its pre-rebase hook), nothing of
+    // the rebase was done and the next merge lands; a rebase git had got further with stays
+    // in progress in the slot, and the next merge refuses, naming the two ways out (below).
+    let f = fixture("true", "true");
+    let hook = f.repo.join(".git/hooks/pre-rebase");
+    std::fs::write(&hook, format!("#!/bin/sh\n{WAIT}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let done = Paused::start(&f.env, &f.repo, &["merge", "a"], "none", &[]).signal("KILL");
+    assert_eq!(done.status.code(), None);
+    std::fs::remove_file(&hook).unwrap();
+    let stderr = f.env.fails(&f.repo, &["merge", "a"], 0);
+    assert!(stderr.contains("landed a on main"), "{stderr}");
+}
+
+#[test]
+fn a_rebase_in_progress_in_the_slot_is_refused() {
+    let f = fixture("true", "true");
+    f.env.commit(&f.repo, "a1.txt", "main's\n");
+    let mut rebase = std::process::Command::new("git");
+    f.env.isolate(&mut rebase);
+    let out = rebase
+        .current_dir(&f.slot)
+        .args(["rebase", "main"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the rebase should stop at the conflict"
+    );
+    let before = f.state();
+    let stderr = f.env.fails(&f.repo, &["merge", "a"], 3);
+    assert!(
+        stderr.contains("a rebase is in progress in slot a") && stderr.contains("rebase --abort"),
+        "{stderr}"
+    );
+    assert!(diff(&before, &f.state()).is_empty());
+}

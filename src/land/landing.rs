@@ -255,6 +255,11 @@ fn absolute_git_dir(dir: &Path) -> Result<PathBuf> {
     Ok(PathBuf::from(git::run(cmd)?.trim()))
 }
 
+/// Whether a rebase is under way in the worktree `dir`.
+pub fn rebase_in_progress(dir: &Path) -> bool {
+    absolute_git_dir(dir).is_ok_and(|g| rebasing(&g))
+}
+
 fn rebasing(git_dir: &Path) -> bool {
     git_dir.join("rebase-merge").exists() || git_dir.join("rebase-apply").exists()
 }

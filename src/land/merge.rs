@@ -107,6 +107,15 @@ pub fn plan(repo: &Repo, config: &Config, slot: Slot, req: &Request) -> Result<P
     let here = worktrees
         .iter()
         .find(|w| crate::fsutil::same_path(&w.path, &slot.path));
+    if super::landing::rebase_in_progress(&slot.path) {
+        return Err(refused(format!(
+            "nothing was changed: a rebase is in progress in slot {} (a merge stopped half-way, or \
+             one of your own): finish it (`git -C {} rebase --continue`) or undo it (`git -C {} rebase --abort`) first",
+            slot.name,
+            slot.path.display(),
+            slot.path.display()
+        )));
+    }
     if here.and_then(|w| w.branch.as_deref()) != Some(slot.branch.as_str()) {
         return Err(refused(format!(
             "slot {} does not have its branch {} checked out (`git -C {} switch {}` first)",
