@@ -255,9 +255,16 @@ fn absolute_git_dir(dir: &Path) -> Result<PathBuf> {
     Ok(PathBuf::from(git::run(cmd)?.trim()))
 }
 
-/// Whether a rebase is under way in the worktree `dir`.
+/// Whether a rebase is under way in the worktree `dir` (whose `.git` file names its git
+/// directory; read directly, as this is asked before every merge).
 pub fn rebase_in_progress(dir: &Path) -> bool {
-    absolute_git_dir(dir).is_ok_and(|g| rebasing(&g))
+    let from_file = std::fs::read_to_string(dir.join(".git"))
+        .ok()
+        .and_then(|t| t.strip_prefix("gitdir:").map(|p| dir.join(p.trim())));
+    match from_file {
+        Some(git_dir) => rebasing(&git_dir),
+        None => absolute_git_dir(dir).is_ok_and(|g| rebasing(&g)),
+    }
 }
 
 fn rebasing(git_dir: &Path) -> bool {
