@@ -514,7 +514,7 @@ pub fn failure_text(cmd: &Command, output: &Output) -> String {
 }
 
 /// What `git status` says about a worktree, for `rm`'s safety check.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Changes {
     pub staged: Vec<String>,
     pub modified: Vec<String>,
@@ -531,21 +531,14 @@ impl Changes {
 /// Lists changes in a worktree with the git binary (the reference for what `git worktree
 /// remove` will refuse), including ignored files that removing it would destroy.
 pub fn changes(dir: &Path) -> Result<Changes> {
-    status(dir, true)
-}
-
-/// Like [`changes`], without looking for ignored files (which can be whole trees, such as
-/// `node_modules`): for "is anything uncommitted?".
-pub fn uncommitted(dir: &Path) -> Result<Changes> {
-    status(dir, false)
-}
-
-fn status(dir: &Path, ignored: bool) -> Result<Changes> {
     let mut cmd = git_in(dir);
-    cmd.args(["status", "--porcelain=v1", "-z", "--untracked-files=all"]);
-    if ignored {
-        cmd.arg("--ignored=matching");
-    }
+    cmd.args([
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--ignored=matching",
+    ]);
     let text = run(cmd)?;
     let mut changes = Changes::default();
     let mut records = text.split('\0');

@@ -77,23 +77,27 @@ pub fn run(args: &Merge) -> Result<()> {
             slot.base = plan.into.clone();
             crate::slot::save(&ctx.repo.common_dir, &slot)?;
         }
-        super::rm::remove_landed(&ctx, slot, args.kill, !landed.tested.is_empty()).map_err(
-            |e| {
-                let what = match landed.new {
-                    Some(new) => format!(
-                        "{} landed on {} as {}",
-                        plan.slot.branch,
-                        plan.into,
-                        short(new)
-                    ),
-                    None => format!("nothing needed landing on {}", plan.into),
-                };
-                e.context(format!(
-                    "{what}, but slot {} could not be removed; `git agent rm {}` finishes it",
-                    plan.slot.name, plan.slot.name
-                ))
-            },
-        )?;
+        super::rm::remove_landed(
+            &ctx,
+            slot,
+            args.kill,
+            landed.tested.is_empty().then(|| plan.changes.clone()),
+        )
+        .map_err(|e| {
+            let what = match landed.new {
+                Some(new) => format!(
+                    "{} landed on {} as {}",
+                    plan.slot.branch,
+                    plan.into,
+                    short(new)
+                ),
+                None => format!("nothing needed landing on {}", plan.into),
+            };
+            e.context(format!(
+                "{what}, but slot {} could not be removed; `git agent rm {}` finishes it",
+                plan.slot.name, plan.slot.name
+            ))
+        })?;
         true
     };
     if args.json {

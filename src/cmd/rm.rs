@@ -54,7 +54,7 @@ pub fn run(args: &Rm) -> Result<()> {
         // under it: busy, exit 4.
         let lock = SlotLock::acquire(common, &found.name, "rm")?;
         let slot = slot::load(common, &found.name)?;
-        plans.push(plan(&ctx.repo, slot, lock, args)?);
+        plans.push(plan(&ctx.repo, slot, lock, args, None)?);
     }
     let refused: Vec<&Plan> = plans.iter().filter(|p| !p.losses.is_empty()).collect();
     if !refused.is_empty() && !args.force {
@@ -122,8 +122,17 @@ pub fn run(args: &Rm) -> Result<()> {
 
 /// Removes a slot whose branch `merge` has just landed: the same checks and steps as
 /// `git agent rm SLOT [--kill]`, so it refuses (and `rm` finishes) exactly where `rm` would.
-/// `scan`: look for processes in the slot again (`merge` ran commands there since it looked).
-pub(super) fn remove_landed(ctx: &Ctx, slot: Slot, kill: bool, scan: bool) -> Result<()> {
+/// `known`: the slot's status as `merge` read it before landing, when nothing but its rebase
+/// ran in the slot since and no process was found there (it then looks neither again); `None`
+/// (tests ran there) reads both again. rm itself has the same gap between its check and the
+/// removal.
+pub(super) fn remove_landed(
+    ctx: &Ctx,
+    slot: Slot,
+    kill: bool,
+    known: Option<git::Changes>,
+) -> Result<()> {
+    let scan = known.is_none();
     let args = Rm {
         slots: vec![slot.name.clone()],
         force: false,
@@ -135,7 +144,7 @@ pub(super) fn remove_landed(ctx: &Ctx, slot: Slot, kill: bool, scan: bool) -> Re
     // Under the slot's lock, read again, as `rm` does.
     let lock = SlotLock::acquire(&ctx.repo.common_dir, &slot.name, "merge")?;
     let slot = slot::load(&ctx.repo.common_dir, &slot.name)?;
-    let plan = plan(&ctx.repo, slot, lock, &args)?;
+    let plan = plan(&ctx.repo, slot, lock, &args, known)?;
     if !plan.losses.is_empty() {
         return Err(crate::error::refused(format!(
             "removing slot {} would lose:\n    - {}",
@@ -168,7 +177,15 @@ fn keep_broken(common: &std::path::Path, name: &str, error: &anyhow::Error) {
     }
 }
 
-fn plan(repo: &Repo, mut slot: Slot, lock: SlotLock, args: &Rm) -> Result<Plan> {
+/// What removing `slot` would lose and do. `known`: the worktree's `git status` when the
+/// caller has just read it and nothing ran in the slot since (`merge`).
+fn plan(
+    repo: &Repo,
+    mut slot: Slot,
+    lock: SlotLock,
+    args: &Rm,
+    known: Option<git::Changes>,
+) -> Result<Plan> {
     let mut losses = Vec::new();
     let mut ignored = Vec::new();
     follow_move(repo, &mut slot)?;
@@ -178,7 +195,10 @@ fn plan(repo: &Repo, mut slot: Slot, lock: SlotLock, args: &Rm) -> Result<Plan> 
     let half_removed =
         slot.state == State::Removing && !worktree::intact(&repo.common_dir, &slot.path);
     if exists && !half_removed {
-        let changes = git::changes(&slot.path)?;
+        let changes = match known {
+            Some(changes) => changes,
+            None => git::changes(&slot.path)?,
+        };
         for (what, list) in [
             ("staged change", &changes.staged),
             ("uncommitted change", &changes.modified),

@@ -79,6 +79,8 @@ pub struct Plan {
     pub unapproved: Vec<String>,
     /// The message of the commit the landing makes (squash and no-ff).
     pub message: Option<String>,
+    /// The slot's `git status` as read when planning (clean, but for ignored files).
+    pub changes: git::Changes,
 }
 
 pub fn plan(repo: &Repo, config: &Config, slot: Slot, req: &Request) -> Result<Plan> {
@@ -125,7 +127,9 @@ pub fn plan(repo: &Repo, config: &Config, slot: Slot, req: &Request) -> Result<P
             slot.branch
         )));
     }
-    let changes = git::uncommitted(&slot.path)?;
+    // With the ignored files: the removal after the landing reuses it when nothing ran in the
+    // slot meanwhile (and lists the ignored files it destroys).
+    let changes = git::changes(&slot.path)?;
     if !changes.is_clean() {
         return Err(refused(format!(
             "nothing was changed: slot {} has changes that are not committed:{}\n\
@@ -221,6 +225,7 @@ pub fn plan(repo: &Repo, config: &Config, slot: Slot, req: &Request) -> Result<P
         after,
         unapproved,
         message,
+        changes,
     })
 }
 
