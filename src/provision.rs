@@ -144,6 +144,7 @@ pub fn lease(
             broken: None,
             made_dirs: Vec::new(),
             excluded: Vec::new(),
+            merging: None,
         };
         slot::save(&common, &slot)?;
         locked.registry.slots.push(Entry {

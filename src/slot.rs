@@ -99,6 +99,21 @@ pub struct Slot {
     /// Lines `add` appended to the repository's `info/exclude`, recorded likewise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded: Vec<String>,
+    /// A `git agent merge` of the slot under way, or stopped by a kill (its lock then free):
+    /// where the branch and its base were before it, for `doctor` and the next merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merging: Option<Merging>,
+}
+
+/// What a merge records before it changes anything (`step` says how far it got).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merging {
+    /// The branch it lands on.
+    pub into: String,
+    /// The commit `into` pointed at before.
+    pub base: String,
+    /// The commit the slot's branch pointed at before.
+    pub tip: String,
 }
 
 impl Slot {

@@ -327,3 +327,74 @@ fn a_rebase_in_progress_in_the_slot_is_refused() {
     );
     assert!(diff(&before, &f.state()).is_empty());
 }
+
+#[test]
+fn the_slot_is_locked_while_it_is_merged() {
+    let f = fixture("true", "true");
+    let paused = Paused::start(&f.env, &f.repo, &["merge", "a"], "test", &[]);
+    let stderr = f.env.fails(&f.repo, &["rm", "a", "--force"], 4);
+    assert!(
+        stderr.contains("busy") && stderr.contains("merge"),
+        "{stderr}"
+    );
+    let stderr = f.env.fails(&f.repo, &["merge", "a"], 4);
+    assert!(stderr.contains("busy"), "{stderr}");
+    let report = f.env.json(&f.repo, &["doctor", "--json"]);
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["slot"] == "a"
+                && x["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("being merged by")),
+        "{report:#}"
+    );
+    let done = paused.signal("INT");
+    assert_eq!(done.status.code(), Some(130), "{}", done.stderr);
+    assert!(f.slot.is_dir());
+}
+
+#[test]
+fn killed_after_the_landing_doctor_says_so_and_the_next_merge_finishes() {
+    let f = fixture("true", "true");
+    let done = Paused::start(&f.env, &f.repo, &["merge", "a"], "after", &[]).signal("KILL");
+    assert_eq!(done.status.code(), None);
+    // main has the landing; the slot is still there, its record saying where the merge got.
+    assert_eq!(
+        f.env
+            .git(&f.repo, &["log", "-1", "--format=%s", "main"])
+            .trim(),
+        "a"
+    );
+    let out = f.env.run(&f.repo, &["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["slot"] == "a" && x["level"] == "warning")
+        .unwrap_or_else(|| panic!("{report:#}"))
+        .clone();
+    let message = finding["message"].as_str().unwrap();
+    assert!(
+        message.contains("was stopped at step land") && message.contains("may not have run"),
+        "{message}"
+    );
+    assert_eq!(
+        finding["fix"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .take(4)
+            .collect::<Vec<_>>(),
+        ["git", "agent", "merge", "a"]
+    );
+    let stderr = f.env.fails(&f.repo, &["merge", "a"], 0);
+    assert!(stderr.contains("was stopped at step land"), "{stderr}");
+    assert!(stderr.contains("already integrated into main"), "{stderr}");
+    assert!(!f.slot.exists());
+    harden::assert_consistent(&f.env, &[&f.repo]);
+}

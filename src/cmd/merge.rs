@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 
 use super::Ctx;
@@ -12,7 +12,8 @@ use crate::cli::Merge;
 use crate::land::base::{self, Moved, short};
 use crate::land::landing::{self, Envs, Landed};
 use crate::land::merge::{self, Plan, Request, Strategy};
-use crate::slot::Slot;
+use crate::slot::{self, Slot};
+use crate::slot_lock::SlotLock;
 use crate::{output, txn};
 
 pub fn run(args: &Merge) -> Result<()> {
@@ -20,7 +21,32 @@ pub fn run(args: &Merge) -> Result<()> {
     let ctx = Ctx::load()?;
     // A damaged registry would stop the removal at its last step, after the landing.
     crate::registry::load()?;
-    let slot = ctx.slot_or_here(args.slot.as_deref(), "merge")?;
+    let found = ctx.slot_or_here(args.slot.as_deref(), "merge")?;
+    let common = &ctx.repo.common_dir;
+    // The slot's lock for the whole merge, removal included: no `rm`, `prune` or other
+    // `merge` of it meanwhile (busy, exit 4). A dry run changes nothing and takes none.
+    let lock = match args.dry_run {
+        true => None,
+        false => Some(SlotLock::acquire(common, &found.name, "merge")?),
+    };
+    let slot = match lock {
+        Some(_) => slot::load(common, &found.name)?,
+        None => found,
+    };
+    if let (Some(stopped), Some(_)) = (&slot.merging, &lock) {
+        // The lock was free, so the merge that wrote this was killed.
+        eprintln!(
+            "git-agent: warning: an earlier `git agent merge` of slot {} into {} was stopped at step {}{}",
+            slot.name,
+            stopped.into,
+            slot.step.as_deref().unwrap_or("?"),
+            if matches!(slot.step.as_deref(), Some("land" | "after")) {
+                "; if it landed, its [merge] after commands may not have run to the end: check them"
+            } else {
+                ""
+            }
+        );
+    }
     let strategy = if args.rebase {
         Strategy::Rebase
     } else if args.no_ff {
@@ -64,6 +90,14 @@ pub fn run(args: &Merge) -> Result<()> {
     )?;
     let envs = envs(&ctx, &plan.slot);
     let landed = landing::land(&ctx.repo, &plan, &envs)?;
+    let lock = lock.context("a merge holds the slot's lock")?;
+    // The landing stands: the record no longer says a merge is under way.
+    let mut slot = slot::load(common, &plan.slot.name)?;
+    if slot.merging.is_some() {
+        slot.merging = None;
+        slot.step = None;
+        slot::save(common, &slot)?;
+    }
     if let Some(moved) = &landed.moved {
         base::post_merge(&ctx.repo, moved);
     }
@@ -72,14 +106,14 @@ pub fn run(args: &Merge) -> Result<()> {
         false
     } else {
         // Landed elsewhere than its base: that is where removal must find the work.
-        let mut slot = plan.slot.clone();
         if slot.base != plan.into {
             slot.base = plan.into.clone();
-            crate::slot::save(&ctx.repo.common_dir, &slot)?;
+            slot::save(common, &slot)?;
         }
         super::rm::remove_landed(
             &ctx,
             slot,
+            lock,
             args.kill,
             landed.tested.is_empty().then(|| plan.changes.clone()),
         )

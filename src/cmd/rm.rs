@@ -126,9 +126,11 @@ pub fn run(args: &Rm) -> Result<()> {
 /// ran in the slot since and no process was found there (it then looks neither again); `None`
 /// (tests ran there) reads both again. rm itself has the same gap between its check and the
 /// removal.
+/// `lock`: the slot's lock, which `merge` has held since before it planned.
 pub(super) fn remove_landed(
     ctx: &Ctx,
     slot: Slot,
+    lock: SlotLock,
     kill: bool,
     known: Option<git::Changes>,
 ) -> Result<()> {
@@ -141,8 +143,7 @@ pub(super) fn remove_landed(
         keep_branch: false,
         json: false,
     };
-    // Under the slot's lock, read again, as `rm` does.
-    let lock = SlotLock::acquire(&ctx.repo.common_dir, &slot.name, "merge")?;
+    // Read again, as `rm` does (under the lock merge holds).
     let slot = slot::load(&ctx.repo.common_dir, &slot.name)?;
     let plan = plan(&ctx.repo, slot, lock, &args, known)?;
     if !plan.losses.is_empty() {

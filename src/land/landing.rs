@@ -89,6 +89,22 @@ fn run(repo: &Repo, plan: &Plan, envs: &Envs, txn: &mut Txn) -> Result<Landed> {
     }
 
     txn.step("rebase")?;
+    // The record says a merge is under way, and from where, before anything changes; the
+    // rollback puts the record back as it was.
+    let common = repo.common_dir.clone();
+    let original = crate::slot::load(&common, &slot.name)?;
+    let mut record = original.clone();
+    record.intend(&common, "rebase", |s| {
+        s.merging = Some(crate::slot::Merging {
+            into: plan.into.clone(),
+            base: old.to_string(),
+            tip: tip.to_string(),
+        })
+    })?;
+    {
+        let common = common.clone();
+        txn.on_undo("", move || crate::slot::save(&common, &original));
+    }
     let rebased = rebase(repo, &slot.path, &slot.branch, old, tip, txn)?;
     landed.rebased = rebased;
     if rebased == old {
@@ -101,6 +117,7 @@ fn run(repo: &Repo, plan: &Plan, envs: &Envs, txn: &mut Txn) -> Result<Landed> {
     }
 
     txn.step("test")?;
+    record.intend(&common, "test", |_| {})?;
     if !plan.test.is_empty() {
         crate::setup::run::run_as("test", &plan.test, &slot.path, &envs.test, &envs.unset)
             .map_err(|e| match e.downcast_ref::<Interrupted>() {
@@ -116,12 +133,14 @@ fn run(repo: &Repo, plan: &Plan, envs: &Envs, txn: &mut Txn) -> Result<Landed> {
     }
 
     txn.step("land")?;
+    record.intend(&common, "land", |_| {})?;
     let new = commit(&main, plan, old, rebased)?;
     let moved = base::advance(repo, &plan.into, old, new, plan.worktree.as_deref(), txn)?;
     landed.new = Some(new);
     landed.moved = Some(moved.clone());
 
     txn.step("after")?;
+    record.intend(&common, "after", |_| {})?;
     if !plan.after.is_empty() {
         match &moved {
             Moved::Worktree(dir) => {

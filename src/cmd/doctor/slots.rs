@@ -106,6 +106,39 @@ pub(super) fn check_slots(report: &mut Report, repo: &Repo, registry: Option<&re
         if report.findings.len() > before {
             bad += 1;
         }
+        // A merge that was killed: what it had got to, and how to go on.
+        if let Some(stopped) = &s.merging {
+            match SlotLock::holder(&repo.common_dir, &s.name) {
+                Some(who) => {
+                    report.slot(&s.name, Level::Info, format!("being merged by {who}"), None)
+                }
+                None => {
+                    bad += 1;
+                    report.slot(
+                        &s.name,
+                        Level::Warning,
+                        format!(
+                            "a `git agent merge` into {} was stopped at step {} (before it, {} was at {} and {} at {}){}",
+                            stopped.into,
+                            s.step.as_deref().unwrap_or("?"),
+                            s.branch,
+                            &stopped.tip[..stopped.tip.len().min(7)],
+                            stopped.into,
+                            &stopped.base[..stopped.base.len().min(7)],
+                            if matches!(s.step.as_deref(), Some("land" | "after")) {
+                                "; if it landed, its [merge] after commands may not have run to the end"
+                            } else {
+                                ""
+                            }
+                        ),
+                        Some(format!(
+                            "git agent merge {} (it says what to do first if a rebase is left in progress)",
+                            s.name
+                        )),
+                    );
+                }
+            }
+        }
         // A landed branch is not a problem, only a hint that the slot can go.
         if s.state == State::Ready && s.path.exists() {
             use crate::land::integration::{self, Verdict};
