@@ -179,7 +179,8 @@ pub struct Ls {
     /// Print the slots as a JSON array
     #[arg(long)]
     pub json: bool,
-    /// Skip the git status of each slot (faster)
+    /// Skip each slot's git status and the look at its processes (faster: the records and the
+    /// leased ports only)
     #[arg(long)]
     pub no_status: bool,
     /// Show which slots conflict with each other and with their base (pairwise, with the

@@ -233,3 +233,49 @@ fn processes_are_attributed_to_their_slot_and_the_main_worktree_keeps_its_own() 
         "the main worktree's own: {table}"
     );
 }
+
+#[test]
+fn another_users_process_in_a_slot_is_not_the_slots() {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !root || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("skipped: needs root and setpriv to run a process as another user");
+        return;
+    }
+    let env = Env::new();
+    let repo = env.repo("app");
+    env.ok(&repo, &["add", "shared"]);
+    let dir = slot_dir(&repo, "shared");
+    // Started in the slot as root, then running as `nobody`, its working directory kept.
+    let theirs = Running(
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "sleep",
+                "600",
+            ])
+            .current_dir(&dir)
+            .spawn()
+            .unwrap(),
+    );
+    let mine = procs::sleeper(&dir);
+    wait_for(
+        || {
+            std::fs::read_to_string(format!("/proc/{}/status", theirs.pid())).is_ok_and(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("Uid:") && l.contains("65534"))
+            })
+        },
+        "the process to run as nobody",
+    );
+    let ls = env.json(&repo, &["ls", "--json"]);
+    let listed = pids(slot(&ls, "shared"));
+    assert_eq!(listed, [mine.pid() as u64], "only this user's: {ls:#}");
+    // Nor does it stop rm: it is not this user's to stop.
+    env.ok(&repo, &["rm", "--kill", "shared"]);
+    assert!(alive(theirs.pid()), "another user's process is left alone");
+}

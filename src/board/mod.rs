@@ -118,6 +118,8 @@ pub struct Board {
     pub rows: Vec<Row>,
     /// When it was gathered (seconds since the epoch).
     pub now: u64,
+    /// Whether processes were looked for (not with `--no-status`).
+    pub processes: bool,
 }
 
 /// How often a status is read again although nothing it depends on seems to have changed (an
@@ -137,7 +139,8 @@ pub struct Gatherer {
 }
 
 impl Gatherer {
-    /// `status`: read each worktree's git state (not with `--no-status`).
+    /// `status`: read each worktree's git state, and what runs in it (not with `--no-status`,
+    /// which reads the slot records and probes the leased ports only).
     pub fn new(status: bool) -> Gatherer {
         Gatherer {
             status,
@@ -152,11 +155,15 @@ impl Gatherer {
     /// sampled over at least that long (a one-off `ls`); without, busy and idle are measured
     /// since the previous call (`--watch`).
     pub fn gather(&mut self, repo: &Repo, cwd: &Path, sample: Option<Duration>) -> Result<Board> {
-        // The process table first: the sample's window then covers the git work below.
+        let started = Instant::now();
+        // The process table first: the sample's window then covers the git work below. Not
+        // with `--no-status`, which reads the records only.
         match &mut self.scanner {
             Some(scanner) => scanner.rescan(),
-            None => self.scanner = Some(Scanner::scan()),
+            None if self.status => self.scanner = Some(Scanner::scan()),
+            None => {}
         }
+        let scanned = started.elapsed();
         let slots = slot::load_all(&repo.common_dir)?;
         let others = worktrees::others(repo, &slots);
         let mut rows = Vec::new();
@@ -184,21 +191,28 @@ impl Gatherer {
             rows.push(row(Kind::Other(other), path, branch));
         }
         let roots: Vec<PathBuf> = rows.iter().map(|r| r.path.clone()).collect();
-        let scanner = self.scanner.as_mut().expect("scanned above");
-        let mut groups = scanner.inside(&roots);
-        let processes_seen = scanner.works();
+        let before_inside = Instant::now();
+        let mut groups = self.scanner.as_mut().and_then(|s| s.inside(&roots));
+        let attributed = before_inside.elapsed();
+        let table_size = self.scanner.as_ref().map_or(0, Scanner::count);
+        let processes_seen = groups.is_some();
         let here = deepest(&roots, cwd);
         for (i, r) in rows.iter_mut().enumerate() {
             r.here = here == Some(i);
             r.processes = groups.as_mut().map(|g| std::mem::take(&mut g[i]));
         }
-        if self.status {
-            self.read_statuses(repo, &mut rows);
-        }
+        let before_status = Instant::now();
+        let read = if self.status {
+            self.read_statuses(repo, &mut rows)
+        } else {
+            0
+        };
+        let statused = before_status.elapsed();
         for r in &mut rows {
             let files = r.git.as_ref().and_then(|g| g.newest_change);
             r.activity = gitstate::git_activity(&r.path).max(files);
         }
+        let before_sample = Instant::now();
         if let Some(window) = sample {
             let mut groups: Vec<Vec<Proc>> = rows
                 .iter_mut()
@@ -213,15 +227,29 @@ impl Gatherer {
                 }
             }
         }
+        if std::env::var_os("GIT_AGENT_TIMINGS").is_some() {
+            // For bench/run: where the time of one gathering went.
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            eprintln!(
+                "git-agent: timing: scan {:.2} ms ({table_size} processes), attribute {:.2} ms, \
+                 status {:.2} ms ({read} read), sample {:.2} ms, total {:.2} ms",
+                ms(scanned),
+                ms(attributed),
+                ms(statused),
+                ms(before_sample.elapsed()),
+                ms(started.elapsed())
+            );
+        }
         Ok(Board {
             rows,
             now: slot::now(),
+            processes: self.scanner.is_some(),
         })
     }
 
     /// Statuses of the rows whose fingerprint changed, or where something used the CPU, or
     /// that were not read for a while; the others keep their last one.
-    fn read_statuses(&mut self, repo: &Repo, rows: &mut [Row]) {
+    fn read_statuses(&mut self, repo: &Repo, rows: &mut [Row]) -> usize {
         let mut targets = Vec::new();
         for r in rows.iter() {
             if self.only.as_ref().is_some_and(|only| *only != r.path) {
@@ -238,6 +266,7 @@ impl Gatherer {
             }
         }
         let list: Vec<&Target> = targets.iter().map(|(_, t)| t).collect();
+        let read = list.len();
         let states = gitstate::statuses(&list);
         // Integrated? Would it conflict? For the slots read again (one `git merge-tree` for all).
         let again: Vec<Slot> = rows
@@ -260,6 +289,7 @@ impl Gatherer {
                 r.landing = self.landing.get(&r.path).cloned();
             }
         }
+        read
     }
 }
 

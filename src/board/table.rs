@@ -204,7 +204,7 @@ pub fn lines(board: &Board, style: &Style) -> Vec<String> {
 fn columns(board: &Board) -> Vec<Col> {
     let any = |f: &dyn Fn(&Row) -> bool| board.rows.iter().any(f);
     let mut cols = vec![Col::Slot, Col::Branch];
-    let unknown = any(&|r| r.processes.is_none());
+    let unknown = board.processes && any(&|r| r.processes.is_none());
     if unknown || any(&|r| r.lead().is_some()) {
         cols.push(Col::Agent);
     }

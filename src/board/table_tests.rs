@@ -69,7 +69,11 @@ fn board(processes: Option<Vec<Proc>>) -> Board {
             here: false,
         });
     }
-    Board { rows, now: 100 }
+    Board {
+        rows,
+        now: 100,
+        processes: true,
+    }
 }
 
 fn style(width: Option<usize>) -> Style {

@@ -104,14 +104,22 @@ impl Scanner {
         scanner
     }
 
-    /// Reads the process table again (processes that ended are dropped).
+    /// Reads the process table again (processes that ended are dropped). Processes only, not
+    /// their threads (sysinfo reads every thread as a process unless told not to: four times
+    /// the work on a machine with node and browsers).
     pub fn rescan(&mut self) {
         let kind = ProcessRefreshKind::nothing()
+            .without_tasks()
             .with_cwd(UpdateKind::Always)
             .with_cpu();
         self.system
             .refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
         self.read_at = Instant::now();
+    }
+
+    /// How many processes the table holds.
+    pub fn count(&self) -> usize {
+        self.system.processes().len()
     }
 
     /// Whether the process table could be read at all.
@@ -148,6 +156,7 @@ impl Scanner {
         let mut pids: Vec<Pid> = found.iter().map(|(_, p)| *p).collect();
         pids.push(Pid::from_u32(self.me));
         let details = ProcessRefreshKind::nothing()
+            .without_tasks()
             .with_cmd(UpdateKind::OnlyIfNotSet)
             .with_user(UpdateKind::OnlyIfNotSet)
             .with_cpu();
@@ -185,19 +194,26 @@ impl Scanner {
 
     /// Takes a second reading of the CPU time of the processes in `groups`, at least `window`
     /// after the first, and says which used the CPU in between.
+    /// This process's ancestors need no sample: they are running this command (an agent at
+    /// work, a shell waiting for it), and count as busy.
     pub fn sample(&mut self, groups: &mut [Vec<Proc>], window: Duration) {
+        let running_me = self.me_and_ancestors();
         let pids: Vec<Pid> = groups
             .iter()
             .flatten()
+            .filter(|p| !running_me.contains(&p.pid))
             .map(|p| Pid::from_u32(p.pid))
             .collect();
         if pids.is_empty() {
+            for p in groups.iter_mut().flatten() {
+                p.busy = Some(true);
+            }
             return;
         }
         if let Some(rest) = window.checked_sub(self.read_at.elapsed()) {
             std::thread::sleep(rest);
         }
-        let kind = ProcessRefreshKind::nothing().with_cpu();
+        let kind = ProcessRefreshKind::nothing().without_tasks().with_cpu();
         self.system
             .refresh_processes_specifics(ProcessesToUpdate::Some(&pids), false, kind);
         self.read_at = Instant::now();
@@ -216,7 +232,12 @@ impl Scanner {
     /// one unit the platform counts) since the last reading of the same process.
     fn mark_busy(&mut self, groups: &mut [Vec<Proc>]) {
         let elapsed = self.last_at.map(|t| self.read_at.duration_since(t));
+        let running_me = self.me_and_ancestors();
         for p in groups.iter_mut().flatten() {
+            if running_me.contains(&p.pid) {
+                p.busy = Some(true);
+                continue;
+            }
             p.busy = match (elapsed, self.last.get(&(p.pid, p.started))) {
                 (Some(elapsed), Some(before)) => {
                     let used = p.cpu_ms.saturating_sub(*before);
@@ -291,6 +312,7 @@ pub fn live_in(root: &Path) -> Option<Vec<Proc>> {
 pub fn listening_on(ports: &[u16]) -> Option<HashMap<u16, Vec<Listener>>> {
     let mut system = System::new();
     let kind = ProcessRefreshKind::nothing()
+        .without_tasks()
         .with_cwd(UpdateKind::Always)
         .with_cmd(UpdateKind::Always)
         .with_environ(UpdateKind::Always);

@@ -103,7 +103,7 @@ pub fn stop(procs: &[Proc]) -> Result<()> {
         system.refresh_processes_specifics(
             ProcessesToUpdate::Some(&pids),
             true,
-            ProcessRefreshKind::nothing(),
+            ProcessRefreshKind::nothing().without_tasks(),
         );
     };
     refresh(&mut system);
