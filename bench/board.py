@@ -127,8 +127,8 @@ def start(argv, cwd):
 
 
 def populate(repo, agents, servers):
-    """Idle agents (a program called `claude`) in the first `agents` slots, a listener on the
-    slot's PORT in the first `servers`."""
+    """Idle agents (a program called `claude`) in the first `agents` slots, a dev server
+    (`python3 -m http.server`) on the slot's PORT in the first `servers`."""
     claude = WORK / "bin" / repo.name / "claude"
     claude.parent.mkdir(parents=True, exist_ok=True)
     if not claude.exists():
@@ -138,8 +138,9 @@ def populate(repo, agents, servers):
         start([str(claude), "100000"], wt / f"s{i:02d}")
     for i in range(servers):
         port = json.loads(sh(f"{BIN} env s{i:02d} --json", repo))["ports"]["PORT"]
-        code = f"import socket,time; s=socket.socket(); s.bind(('127.0.0.1',{port})); s.listen(); time.sleep(100000)"
-        start([sys.executable, "-c", code], wt / f"s{i:02d}")
+        # A server that answers (a listener that never accepts fills its backlog, and then
+        # every port probe waits for its timeout).
+        start([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], wt / f"s{i:02d}")
     time.sleep(1)
 
 
@@ -256,7 +257,7 @@ def row_watch(procs):
     share = cpu_s / elapsed * 100
     emit(row="board", case="ls --watch, 10 unchanged slots: one refresh", ours_ms=refresh, peer="-", peer_ms=None,
          target="< 50 ms", ok=worst < 50,
-         note=f"median of {len(steady)} refreshes, the slowest {worst:.1f} ms ({rechecks} re-read statuses, every 30 s); "
+         note=f"median of {len(steady)} refreshes, the slowest {worst:.1f} ms ({rechecks} of them read one status again, 30 s after the last); "
               f"{got[0]['procs']} processes; the first, reading every status: {got[0]['total']:.1f} ms")
     emit(row="board", case=f"ls --watch, 10 unchanged slots: CPU over {elapsed:.0f} s", ours_ms=None, peer="-",
          peer_ms=None, target="< 2% of a core", ok=share < 2,

@@ -123,7 +123,7 @@ pub struct Board {
 }
 
 /// How often a status is read again although nothing it depends on seems to have changed (an
-/// editor outside the slot may have written a file in it).
+/// editor outside the slot may have written a file in it); one such worktree per refresh.
 const RECHECK: Duration = Duration::from_secs(30);
 
 /// Gathers the board, and keeps what it read for the next time (`--watch`).
@@ -251,19 +251,26 @@ impl Gatherer {
     /// that were not read for a while; the others keep their last one.
     fn read_statuses(&mut self, repo: &Repo, rows: &mut [Row]) -> usize {
         let mut targets = Vec::new();
+        let mut stale: Option<(Instant, Vec<Option<SystemTime>>, Target)> = None;
         for r in rows.iter() {
             if self.only.as_ref().is_some_and(|only| *only != r.path) {
                 continue;
             }
             let print = gitstate::fingerprint(&r.path, &repo.common_dir);
             let active = r.processes.iter().flatten().any(|p| p.busy == Some(true));
-            let reuse = self
-                .cache
-                .get(&r.path)
-                .filter(|(old, at, _)| *old == print && !active && at.elapsed() < RECHECK);
-            if reuse.is_none() {
-                targets.push((print, target(r)));
+            match self.cache.get(&r.path) {
+                Some((old, at, _)) if *old == print && !active => {
+                    // Unchanged, as far as can be seen cheaply: read again after a while, the
+                    // oldest one per refresh, so that no refresh reads them all at once.
+                    if at.elapsed() >= RECHECK && stale.as_ref().is_none_or(|(t, _, _)| at < t) {
+                        stale = Some((*at, print, target(r)));
+                    }
+                }
+                _ => targets.push((print, target(r))),
             }
+        }
+        if let Some((_, print, t)) = stale {
+            targets.push((print, t));
         }
         let list: Vec<&Target> = targets.iter().map(|(_, t)| t).collect();
         let read = list.len();

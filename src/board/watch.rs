@@ -2,8 +2,8 @@
 //! removed or the terminal is resized, until Ctrl-C (exit 130). Only the lines that changed are
 //! rewritten, in one write, on the terminal's alternate screen: no flicker, and the shell's
 //! screen comes back on exit. Cheap enough to leave open: the process table is read once per
-//! refresh and a worktree's status only when something it depends on changed (see
-//! [`super::Gatherer`]).
+//! refresh and a worktree's status only when something it depends on changed, or one
+//! worktree per refresh after 30 s (see [`super::Gatherer`]).
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;

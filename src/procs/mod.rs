@@ -226,18 +226,18 @@ impl Scanner {
             }
         }
         self.mark_busy(groups);
+        for p in groups.iter_mut().flatten() {
+            if running_me.contains(&p.pid) {
+                p.busy = Some(true);
+            }
+        }
     }
 
     /// Busy: running or waiting to run at a reading, or at least 1% of a core (and at least
     /// one unit the platform counts) since the last reading of the same process.
     fn mark_busy(&mut self, groups: &mut [Vec<Proc>]) {
         let elapsed = self.last_at.map(|t| self.read_at.duration_since(t));
-        let running_me = self.me_and_ancestors();
         for p in groups.iter_mut().flatten() {
-            if running_me.contains(&p.pid) {
-                p.busy = Some(true);
-                continue;
-            }
             p.busy = match (elapsed, self.last.get(&(p.pid, p.started))) {
                 (Some(elapsed), Some(before)) => {
                     let used = p.cpu_ms.saturating_sub(*before);
