@@ -8,7 +8,6 @@ mod procs;
 mod support;
 
 use std::process::Command;
-use std::time::Duration;
 
 use procs::{Running, agent, alive, http_server, script, sleeper, slot_dir, wait_for};
 use support::{Env, text};
@@ -68,14 +67,18 @@ fn a_process_that_ignores_sigterm_gets_sigkill() {
     let repo = env.repo("app");
     env.ok(&repo, &["add", "stubborn"]);
     let dir = slot_dir(&repo, "stubborn");
+    let ready = env.root().join("trapped");
     let child = Command::new("sh")
-        .args(["-c", "trap '' TERM; while :; do sleep 1; done"])
+        .arg("-c")
+        .arg("trap '' TERM; touch \"$1\"; while :; do sleep 1; done")
+        .arg("sh")
+        .arg(&ready)
         .current_dir(&dir)
         .spawn()
         .unwrap();
     let mut stubborn = Running(child);
     // The shell must have set its trap before the signal comes.
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for(|| ready.exists(), "the shell to ignore SIGTERM");
     let out = env.run(&repo, &["rm", "--kill", "stubborn"]);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
