@@ -72,6 +72,11 @@ fn rm_of_a_slot_whose_add_is_running_refuses_and_the_add_finishes() {
                 "step {step}, {args:?}: {err}"
             );
         }
+        // Changing its task note waits for no one either: the add would save over it.
+        let err = c
+            .env
+            .fails(&c.repo, &["task", "feature-x", "--set", "later"], 4);
+        assert!(err.contains("slot feature-x is busy"), "step {step}: {err}");
         // prune and doctor see it as being made, not as stopped.
         let err = c.env.fails(&c.repo, &["prune"], 0);
         assert!(

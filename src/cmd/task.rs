@@ -25,8 +25,9 @@ pub fn run(args: &Task) -> Result<()> {
         return Ok(());
     }
     let task = crate::provision::read_task(args.set.as_deref(), args.set_file.as_deref())?;
-    // Re-read under the repository lock so a concurrent change of the record is not lost.
-    let _lock = crate::git::repo_lock(common)?;
+    // Under the slot's lock, re-read: a command changing the slot (an `add` still making it)
+    // saves its own copy of the record, which would drop the note or be spoiled by it.
+    let _lock = crate::slot_lock::SlotLock::acquire(common, &slot.name, "task")?;
     slot = slot::load(common, &slot.name)?;
     slot.task = task;
     slot::save(common, &slot)?;
