@@ -28,7 +28,6 @@ use crate::error::Interrupted;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static PRESSES: AtomicUsize = AtomicUsize::new(0);
-static CHILD_OWNS_SIGNALS: AtomicBool = AtomicBool::new(false);
 /// Set while a rollback runs: the interruption it answers does not stop its undos.
 static ROLLING_BACK: AtomicBool = AtomicBool::new(false);
 
@@ -36,22 +35,11 @@ static ROLLING_BACK: AtomicBool = AtomicBool::new(false);
 /// check; a third one gives up on rolling back and exits 130 at once.
 pub fn install_handler() {
     let _ = ctrlc::set_handler(|| {
-        if CHILD_OWNS_SIGNALS.load(Ordering::SeqCst) {
-            // The terminal sent the signal to the child too; its exit status tells the story.
-            return;
-        }
         INTERRUPTED.store(true, Ordering::SeqCst);
         if PRESSES.fetch_add(1, Ordering::SeqCst) >= 2 {
             std::process::exit(130);
         }
     });
-}
-
-/// From now on a child program (an agent, a dev server) owns Ctrl-C: git-agent ignores it
-/// and passes the child's exit status on.
-pub fn pass_signals_to_child() {
-    CHILD_OWNS_SIGNALS.store(true, Ordering::SeqCst);
-    install_handler();
 }
 
 pub fn interrupted() -> bool {
