@@ -65,6 +65,11 @@ impl Case {
     }
 
     fn assert_integrated(&self, how: &str, into: &str) {
+        self.assert_integrated_shown_as(how, into, "integrated");
+    }
+
+    /// As [`assert_integrated`], with the board's LAND cell saying `shown`.
+    fn assert_integrated_shown_as(&self, how: &str, into: &str, shown: &str) {
         let landing = self.landing();
         assert_eq!(landing["integrated"], true, "{landing:#}");
         assert_eq!(landing["how"], how, "{landing:#}");
@@ -74,7 +79,7 @@ impl Case {
             .lines()
             .find(|l| l.trim_start().starts_with("work "))
             .unwrap();
-        assert!(row.contains("integrated"), "{board}");
+        assert!(row.contains(shown), "{board}");
         // rm deletes it without --force, and says why that loses nothing.
         let err = self.env.fails(&self.repo, &["rm", "work"], 0);
         assert!(
@@ -388,7 +393,9 @@ fn a_merge_driver_that_keeps_the_base_side_is_ignored() {
 fn a_fresh_slot_is_integrated_and_its_branch_goes() {
     let c = case();
     c.commit(&c.repo, "other.txt", "o\n", "main moves on");
-    c.assert_integrated("ancestor", "main");
+    // Nothing committed in it yet: integrated (rm deletes the branch), and the board says
+    // new, since "integrated" would say nothing.
+    c.assert_integrated_shown_as("ancestor", "main", "new");
 }
 
 #[test]
@@ -563,4 +570,23 @@ fn uncommitted_changes_count_only_when_asked() {
         d.is_empty(),
         "the slots' worktrees and indexes are untouched:\n{d}"
     );
+}
+
+#[test]
+fn a_new_slot_stays_new_with_uncommitted_changes_and_is_integrated_once_fast_forwarded() {
+    let c = case();
+    let row = |c: &Case| {
+        let board = c.env.ok(&c.repo, &["ls"]);
+        board
+            .lines()
+            .find(|l| l.trim_start().starts_with("work "))
+            .unwrap_or_else(|| panic!("{board}"))
+            .to_string()
+    };
+    std::fs::write(c.slot.join("draft.txt"), "wip\n").unwrap();
+    assert!(row(&c).contains("new"), "{}", row(&c));
+    std::fs::remove_file(c.slot.join("draft.txt")).unwrap();
+    c.commit(&c.slot, "notes.txt", &lines(&[(1, "one")]), "work: one");
+    c.git(&c.repo, &["merge", "-q", "--ff-only", "work"]);
+    c.assert_integrated("ancestor", "main");
 }

@@ -2,8 +2,8 @@
 //! marked, each slot's agent and whether it is working, its dev servers, git state, last
 //! activity and task.
 //!
-//! LAND says whether a slot's branch is integrated into its base, would merge cleanly (`ready`)
-//! or would conflict (`conflict(N)`), from the landing module.
+//! LAND says whether a slot's branch has no commits yet (`new`), is integrated into its base,
+//! would merge cleanly (`ready`) or would conflict (`conflict(N)`), from the landing module.
 //!
 //! On a terminal the whole row fits its width, in this order until it does: paths are written
 //! with `~`, the task note is cut to 40 columns, paths are cut in the middle (down to 24), then
@@ -406,6 +406,9 @@ fn land_cell(row: &Row) -> Cell {
     let Some(landing) = &row.landing else {
         return cell("-", Paint::Dim);
     };
+    if landing.fresh {
+        return cell("new", Paint::Dim);
+    }
     if landing.integrated.is_some() {
         return cell("integrated", Paint::Cyan);
     }

@@ -22,6 +22,9 @@ pub struct Readiness {
     pub conflicts: Option<Vec<String>>,
     /// Why it could not be read.
     pub error: Option<String>,
+    /// The branch is still at the commit the slot started from: nothing was committed yet, so
+    /// "integrated" would be true but says nothing.
+    pub fresh: bool,
 }
 
 /// A slot's readiness so far, and the (base, tip) pair still to forecast.
@@ -97,6 +100,11 @@ fn integration_of(repo: &gix::Repository, dir: &std::path::Path, slot: &Slot) ->
         return (out, None);
     };
     let tip = tip.detach();
+    out.fresh = slot
+        .start
+        .as_deref()
+        .and_then(|start| gix::ObjectId::from_hex(start.as_bytes()).ok())
+        == Some(tip);
     let targets = integration::targets(repo, &slot.base);
     if targets.is_empty() {
         out.error = Some(format!("base {} does not resolve", slot.base));
