@@ -19,25 +19,40 @@
 //! [`checkpoint`] is such a point outside a transaction (`prune` between reading the records
 //! and acting on them).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Once};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 
 use crate::error::Interrupted;
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-static PRESSES: AtomicUsize = AtomicUsize::new(0);
+/// Set by the signal handler itself, in the signal's own context: by the time a child that
+/// the same Ctrl-C stopped (psql cancels its query and exits 1) has been waited for, the flag
+/// is already up, so the child's failure is never taken for an error of its own.
+static INTERRUPTED: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 /// Set while a rollback runs: the interruption it answers does not stop its undos.
 static ROLLING_BACK: AtomicBool = AtomicBool::new(false);
 
 /// Installs the Ctrl-C (and SIGTERM/SIGHUP) handler: the first signal sets a flag that steps
 /// check; a third one gives up on rolling back and exits 130 at once.
 pub fn install_handler() {
-    let _ = ctrlc::set_handler(|| {
-        INTERRUPTED.store(true, Ordering::SeqCst);
-        if PRESSES.fetch_add(1, Ordering::SeqCst) >= 2 {
-            std::process::exit(130);
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let signals = [SIGINT, SIGTERM, SIGHUP];
+        for signal in signals {
+            let _ = signal_hook::flag::register(signal, Arc::clone(&INTERRUPTED));
+        }
+        // Counting presses needs more than a flag: a thread that hears each one.
+        if let Ok(mut heard) = signal_hook::iterator::Signals::new(signals) {
+            std::thread::spawn(move || {
+                for (presses, _) in heard.forever().enumerate() {
+                    if presses >= 2 {
+                        std::process::exit(130);
+                    }
+                }
+            });
         }
     });
 }
