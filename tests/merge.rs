@@ -686,3 +686,31 @@ fn an_ignored_file_where_the_landing_adds_one_is_never_overwritten() {
     let err = c.merge_changes_nothing(&["a", "--no-test"], 3, &[&c.repo, &a]);
     assert!(err.contains("settings.local"), "{err}");
 }
+
+#[test]
+fn a_process_running_in_the_slot_is_refused_and_kill_stops_it() {
+    let c = case("");
+    let a = c.add("a");
+    c.commit(&a, "a.txt", "a\n", "a one");
+    // An agent or dev server still working in the slot.
+    let mut server = std::process::Command::new("sleep")
+        .arg("60")
+        .current_dir(&a)
+        .spawn()
+        .unwrap();
+    let stderr = c.merge_changes_nothing(&["a"], 3, &[&c.repo, &a]);
+    assert!(
+        stderr.contains("still run in slot a")
+            && stderr.contains("--kill")
+            && !stderr.contains("--force"),
+        "{stderr}"
+    );
+    let out = c.merge(&c.repo, &["a", "--kill"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        server.wait().unwrap().code().is_none(),
+        "the process was stopped by a signal"
+    );
+    assert_eq!(c.log("main")[0], "a one");
+    assert!(!a.exists());
+}

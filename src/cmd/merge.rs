@@ -75,7 +75,8 @@ pub fn run(args: &Merge) -> Result<()> {
         return output::print(&plan.describe(args.keep));
     }
     // Nothing may run in the slot while its files are rebased under it, nor be cut off when it
-    // goes; `--kill` stops what does.
+    // goes; `--kill` stops what does. (Not looked for while the plan runs git in the slot: that
+    // git would be found.)
     crate::procs::clear_slot(&[(&plan.slot.name, &plan.slot.path)], args.kill, false).map_err(
         |e| match e.downcast_ref::<crate::error::Failure>() {
             // `merge` has no --force: it does not rebase files under a running program.
