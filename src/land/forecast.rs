@@ -34,8 +34,16 @@ impl Scratch {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let dir =
-            std::env::temp_dir().join(format!("git-agent-forecast-{}-{stamp}", std::process::id()));
+        let dir = scratch_root().join(format!("git-agent-forecast-{}-{stamp}", std::process::id()));
+        // Private (the merged files are the repository's contents), and new: in a shared
+        // directory, one made beforehand by someone else must not be used.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .with_context(|| format!("could not create {}", dir.display()))?;
+        }
         let objects = dir.join("objects");
         std::fs::create_dir_all(&objects)
             .with_context(|| format!("could not create {}", objects.display()))?;
@@ -55,6 +63,27 @@ impl Scratch {
     pub fn path(&self) -> &Path {
         &self.dir
     }
+}
+
+/// Where scratch objects go: memory when there is a RAM file system for it (Linux's
+/// `/dev/shm`, else the runtime directory, usually one too). On a disk, the few dozen files a
+/// forecast writes and deletes cost more than the merges (ext4 without a journal makes files
+/// created near recently deleted ones slow: 50 ms on `ls` for 15 slots, against 4 ms).
+fn scratch_root() -> PathBuf {
+    let ram = [
+        Some(PathBuf::from("/dev/shm")),
+        std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from),
+    ];
+    ram.into_iter()
+        .flatten()
+        .find(|d| d.is_absolute() && d.is_dir() && writable(d))
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // Not a precise access check; a failure to create the scratch directory is reported.
+    std::fs::metadata(dir).is_ok_and(|m| m.mode() & 0o222 != 0)
 }
 
 impl Drop for Scratch {
