@@ -282,3 +282,22 @@ fn another_users_process_in_a_slot_is_not_the_slots() {
     env.ok(&repo, &["rm", "--kill", "shared"]);
     assert!(alive(theirs.pid()), "another user's process is left alone");
 }
+
+#[test]
+fn git_agent_ls_run_through_git_is_not_the_main_worktrees_process() {
+    let env = Env::new();
+    let repo = procs::repo_with_free_ports(&env, "web");
+    env.ok(&repo, &["add", "site"]);
+    // `git agent ls` as users type it: git runs git-agent, both standing in the main worktree.
+    let out = env.run_git_agent(&repo, &["ls"]);
+    let table = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let main = table
+        .lines()
+        .find(|l| l.contains("(main)"))
+        .unwrap_or_else(|| panic!("no main row: {table}"));
+    assert!(
+        !table.lines().next().unwrap().contains("AGENT") && !main.contains("git"),
+        "the command itself is nobody's agent:\n{table}"
+    );
+}

@@ -128,19 +128,21 @@ impl Scanner {
     }
 
     /// The processes of this user whose working directory is inside one of `roots`, grouped
-    /// by root (each in the deepest root that holds it), this process left out. `None` when
-    /// the platform gives no process table.
+    /// by root (each in the deepest root that holds it), this command left out: this process
+    /// and the `git` that runs it as `git agent` (the shell or agent that typed it stays).
+    /// `None` when the platform gives no process table.
     pub fn inside(&mut self, roots: &[PathBuf]) -> Option<Vec<Vec<Proc>>> {
         if !self.works() {
             return None;
         }
+        let this_command = self.this_command();
         let roots: Vec<PathBuf> = roots
             .iter()
             .map(|r| std::fs::canonicalize(r).unwrap_or_else(|_| r.clone()))
             .collect();
         let mut found: Vec<(usize, Pid)> = Vec::new();
         for (pid, process) in self.system.processes() {
-            if pid.as_u32() == self.me || process.thread_kind().is_some() {
+            if this_command.contains(&pid.as_u32()) || process.thread_kind().is_some() {
                 continue;
             }
             let Some(cwd) = process.cwd() else { continue };
@@ -252,6 +254,22 @@ impl Scanner {
             .map(|p| ((p.pid, p.started), p.cpu_ms))
             .collect();
         self.last_at = Some(self.read_at);
+    }
+
+    /// This process and the `git` processes right above it: `git agent ...` itself.
+    fn this_command(&self) -> HashSet<u32> {
+        let mut pids = HashSet::from([self.me]);
+        let mut at = Pid::from_u32(self.me);
+        while let Some(parent) = self.system.process(at).and_then(|p| p.parent())
+            && self
+                .system
+                .process(parent)
+                .is_some_and(|p| p.name() == "git")
+            && pids.insert(parent.as_u32())
+        {
+            at = parent;
+        }
+        pids
     }
 
     /// This process and the processes it runs under (its shell, the agent that ran it).
