@@ -112,6 +112,7 @@ pub fn lease(
     // with its name and held until the slot is ready or rolled back.
     let (slot, lock) = {
         let mut locked = registry::Locked::acquire()?;
+        branch_is_free(&common, new.branch)?;
         let (name, lock) = choose_name(&common, new.name, new.branch, &locked.registry)?;
         let path = path_for(&name)?;
         if locked.registry.find_root(&path).is_some() {
@@ -265,6 +266,36 @@ pub fn prepare(
 /// The slot name: `--name`, or the branch made safe; another slot (of any branch) already
 /// holding that name gets a numbered neighbour, never overwritten. The name comes with its
 /// slot lock: a name whose lock another command holds (a `rm` finishing) is taken too.
+/// One branch, one slot: checked under the machine-wide lock, where records are made, since
+/// a concurrent `add` of the same branch may have recorded its slot after this one looked.
+/// Two records of one branch would leave the removal of either unable to delete it.
+fn branch_is_free(common: &Path, branch: &str) -> Result<()> {
+    let Some(other) = slot::load_all(common)?
+        .into_iter()
+        .find(|s| s.branch == branch)
+    else {
+        return Ok(());
+    };
+    let name = &other.name;
+    Err(match SlotLock::holder(common, name) {
+        Some(who) => crate::error::busy(format!(
+            "branch {branch} is getting slot {name} from {who}, which started meanwhile; run this again when it is done"
+        )),
+        None if other.state == State::Ready => crate::error::busy(format!(
+            "branch {branch} got slot {name} while this command ran; `git agent add {branch}` goes there"
+        )),
+        None => anyhow::anyhow!(
+            "branch {branch} belongs to slot {name}, left half {} by a git-agent command that was killed; \
+             `git agent prune` finishes that",
+            if other.state == State::Creating {
+                "created"
+            } else {
+                "removed"
+            }
+        ),
+    })
+}
+
 fn choose_name(
     common: &Path,
     wanted: Option<&str>,

@@ -93,11 +93,7 @@ pub fn finish_removal(repo: &Repo, slot: &Slot) -> Result<()> {
             crate::land::integration::of_branch(repo, &slot.branch, &slot.base)
         && verdict.is_integrated()
     {
-        let _lock = crate::git::repo_lock(&repo.common_dir)?;
-        let mut cmd = repo.git();
-        cmd.args(["branch", "-D", "--", &slot.branch]);
-        crate::git::run(cmd)?;
-        say(&format!("deleted branch {}", slot.branch));
+        say(&worktree::delete_branch(repo, &slot.branch)?);
     }
     release_lease(&repo.common_dir, &slot.name)
 }

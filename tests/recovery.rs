@@ -230,3 +230,46 @@ fn two_repairs_in_one_second_keep_every_damaged_file() {
     assert_eq!(kept, ["garbage one", "garbage three", "garbage two"]);
     harden::assert_consistent(&env, &[&repo]);
 }
+
+#[test]
+fn a_branch_checked_out_again_by_hand_is_kept_by_rm_and_prune() {
+    let env = Env::new();
+    let repo = env.repo("app");
+    for name in ["one", "two"] {
+        let out = env.cmd(&repo).args(["add", name]).output().unwrap();
+        assert!(out.status.success(), "{}", support::text(&out.stderr));
+        // The slot's directory deleted by hand, and its branch checked out again elsewhere.
+        let path = PathBuf::from(support::text(&out.stdout).trim());
+        std::fs::remove_dir_all(&path).unwrap();
+        env.git(&repo, &["worktree", "prune"]);
+        let mine = repo.parent().unwrap().join(format!("mine-{name}"));
+        env.git(&repo, &["worktree", "add", mine.to_str().unwrap(), name]);
+    }
+    // rm --force forgets one, prune the other; neither deletes a branch someone has checked out.
+    let out = env
+        .cmd(&repo)
+        .args(["rm", "--force", "one"])
+        .output()
+        .unwrap();
+    let err = support::text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("kept the branch one: the worktree") && err.contains("mine-one"),
+        "{err}"
+    );
+    let out = env.cmd(&repo).arg("prune").output().unwrap();
+    let err = support::text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("forgetting slot two"), "{err}");
+    let branches = harden::branches(&env, &repo);
+    assert!(
+        branches.contains("one") && branches.contains("two"),
+        "{branches:?}"
+    );
+    let list = env.git(&repo, &["worktree", "list"]);
+    assert!(
+        list.contains("mine-one") && list.contains("mine-two"),
+        "{list}"
+    );
+    assert!(harden::leases(&env).is_empty());
+}

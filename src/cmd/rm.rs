@@ -463,11 +463,8 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<Vec<String>> {
     steps.step("branch")?;
     match &branch {
         BranchFate::Delete(why) => {
-            let _lock = crate::git::repo_lock(common)?;
-            let mut cmd = ctx.repo.git();
-            cmd.args(["branch", "-D", "--", &slot.branch]);
-            git::run(cmd)?;
-            eprintln!("git-agent: deleted branch {} ({why})", slot.branch);
+            let done = worktree::delete_branch(&ctx.repo, &slot.branch)?;
+            eprintln!("git-agent: {done} ({why})");
         }
         BranchFate::Keep(why) => eprintln!("git-agent: branch {} {why}", slot.branch),
         BranchFate::Gone => {}
