@@ -279,13 +279,13 @@ fn branch_is_free(common: &Path, branch: &str) -> Result<()> {
     let name = &other.name;
     Err(match SlotLock::holder(common, name) {
         Some(who) => crate::error::busy(format!(
-            "branch {branch} is getting slot {name} from {who}, which started meanwhile; run this again when it is done"
+            "branch {branch} is already getting slot {name} from {who}, which started meanwhile; run this again when it is done"
         )),
         None if other.state == State::Ready => crate::error::busy(format!(
-            "branch {branch} got slot {name} while this command ran; `git agent add {branch}` goes there"
+            "branch {branch} already got slot {name} while this command ran; `git agent add {branch}` goes there"
         )),
         None => anyhow::anyhow!(
-            "branch {branch} belongs to slot {name}, left half {} by a git-agent command that was killed; \
+            "branch {branch} already belongs to slot {name}, left half {} by a git-agent command that was killed; \
              `git agent prune` finishes that",
             if other.state == State::Creating {
                 "created"

@@ -166,11 +166,20 @@ impl Txn {
                 } else {
                     error
                 };
+                // "Undoing" only when there is something to undo: a refusal before the first
+                // change has nothing to take back.
+                let undoing = if self.undos.is_empty() {
+                    ""
+                } else {
+                    "; undoing what was done"
+                };
                 if error.downcast_ref::<Interrupted>().is_some() {
-                    eprintln!("git-agent: interrupted; undoing what was done");
+                    eprintln!("git-agent: interrupted{undoing}");
                 } else {
                     eprintln!("git-agent: error: {error:#}");
-                    eprintln!("git-agent: undoing what was done");
+                    if !undoing.is_empty() {
+                        eprintln!("git-agent: undoing what was done");
+                    }
                 }
                 let clean = self.rollback();
                 if !clean {
