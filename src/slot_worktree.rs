@@ -227,26 +227,29 @@ pub fn delete_new_branch(
             "kept the branch {branch}: it has commits that were not there when the slot was made"
         )));
     }
-    Ok(Some(delete_branch(repo, branch)?))
+    Ok(Some(match delete_branch(repo, branch)? {
+        None => format!("deleted the branch {branch}"),
+        Some(kept) => kept,
+    }))
 }
 
 /// Deletes a branch a slot's removal or rollback takes away, unless another worktree has it
 /// checked out meanwhile (a slot of the same branch made since, or the user's own checkout):
-/// it is that worktree's now, and git would refuse anyway. Returns what happened.
-pub fn delete_branch(repo: &Repo, branch: &str) -> Result<String> {
+/// it is that worktree's now, and git would refuse anyway. `None` when deleted, else why kept.
+pub fn delete_branch(repo: &Repo, branch: &str) -> Result<Option<String>> {
     let _lock = repo_lock(&repo.common_dir)?;
     if let Some(user) = repo
         .worktrees()?
         .into_iter()
         .find(|w| w.branch.as_deref() == Some(branch))
     {
-        return Ok(format!(
+        return Ok(Some(format!(
             "kept the branch {branch}: the worktree {} has it checked out",
             user.path.display()
-        ));
+        )));
     }
     let mut cmd = repo.git();
     cmd.args(["branch", "-D", "--", branch]);
     git::run(cmd)?;
-    Ok(format!("deleted the branch {branch}"))
+    Ok(None)
 }

@@ -93,7 +93,10 @@ pub fn finish_removal(repo: &Repo, slot: &Slot) -> Result<()> {
             crate::land::integration::of_branch(repo, &slot.branch, &slot.base)
         && verdict.is_integrated()
     {
-        say(&worktree::delete_branch(repo, &slot.branch)?);
+        match worktree::delete_branch(repo, &slot.branch)? {
+            None => say(&format!("deleted branch {}", slot.branch)),
+            Some(kept) => say(&kept),
+        }
     }
     release_lease(&repo.common_dir, &slot.name)
 }

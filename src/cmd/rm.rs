@@ -462,10 +462,10 @@ fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<Vec<String>> {
     remove_empty_holder(&ctx.repo, &slot);
     steps.step("branch")?;
     match &branch {
-        BranchFate::Delete(why) => {
-            let done = worktree::delete_branch(&ctx.repo, &slot.branch)?;
-            eprintln!("git-agent: {done} ({why})");
-        }
+        BranchFate::Delete(why) => match worktree::delete_branch(&ctx.repo, &slot.branch)? {
+            None => eprintln!("git-agent: deleted branch {} ({why})", slot.branch),
+            Some(kept) => eprintln!("git-agent: {kept}"),
+        },
         BranchFate::Keep(why) => eprintln!("git-agent: branch {} {why}", slot.branch),
         BranchFate::Gone => {}
     }
