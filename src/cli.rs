@@ -37,6 +37,11 @@ pub enum Command {
     /// Create a slot: worktree, branch, ports, database and env file
     Add(Add),
     /// The board: every slot with its agent (busy/idle), dev servers, git state and task
+    ///
+    /// Its LAND column says, per slot, whether the branch is integrated into its base (or the
+    /// base's upstream) already, or whether merging it now would merge cleanly or conflict (an
+    /// in-memory merge; nothing is written). `--conflicts` checks the slots against each other,
+    /// pairwise, and proposes an order to land them in.
     #[command(visible_alias = "list")]
     Ls(Ls),
     /// Print a slot's environment
@@ -46,6 +51,12 @@ pub enum Command {
     /// Print a slot's path
     Path(PathArgs),
     /// Remove slots without losing work: refuses unsaved changes and running processes unless told
+    ///
+    /// The branch is deleted, without --force, when git-agent created it and it is integrated
+    /// into the slot's base or the base's upstream: its commits are there, merging it would
+    /// change nothing (a squash or rebase merge, a cherry-pick), or every commit's patch is
+    /// there (`git cherry`). Otherwise nothing is removed, and the refusal lists the commits
+    /// that are not in the base and how it checked.
     #[command(visible_alias = "remove")]
     Rm(Rm),
     /// Land a slot's branch on its base (tested, rebased, squashed by default), then remove the slot

@@ -473,6 +473,9 @@ fn merge_matches_the_contract() {
     let nothing = env.json(&repo, &["merge", "fresh", "--keep", "--rebase", "--json"]);
     assert_eq!(nothing["integrated"], true);
     assert!(nothing["new"].is_null());
+    let squash_plan = env.json(&repo, &["merge", "fresh", "--dry-run", "--json"]);
+    assert_eq!(squash_plan["integrated"], true);
+    assert!(squash_plan["message"].is_null(), "{squash_plan:#}");
     // A refusal is the JSON error on stderr, with the kind's exit code.
     env.ok(&repo, &["add", "dirty"]);
     std::fs::write(wt("dirty").join("x.txt"), "x\n").unwrap();

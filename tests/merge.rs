@@ -154,6 +154,42 @@ fn squash_runs_the_tests_in_the_slot_and_lands_one_commit() {
 }
 
 #[test]
+fn squash_messages_come_from_m_else_the_task_else_the_commits() {
+    let c = case("");
+    // -m wins over the task note and the subjects.
+    let a = c.add("a");
+    c.env.ok(&c.repo, &["task", "a", "--set", "The task"]);
+    c.commit(&a, "a1.txt", "1\n", "a one");
+    c.commit(&a, "a2.txt", "2\n", "a two");
+    c.merge_ok(&["a", "-m", "Land a\n\nWith a body."]);
+    assert_eq!(
+        c.git(&c.repo, &["log", "-1", "--format=%B", "main"]).trim(),
+        "Land a\n\nWith a body."
+    );
+    // No task, several commits: the branch's name, then the subjects, oldest first.
+    let b = c.add("feature/b");
+    c.commit(&b, "b1.txt", "1\n", "b one");
+    c.commit(&b, "b2.txt", "2\n", "b two");
+    c.merge_ok(&["feature-b"]);
+    assert_eq!(
+        c.git(&c.repo, &["log", "-1", "--format=%B", "main"]).trim(),
+        "feature/b\n\n* b one\n* b two"
+    );
+    // No task, one commit: its own message, body included.
+    let d = c.add("d");
+    std::fs::write(d.join("d.txt"), "d\n").unwrap();
+    c.git(&d, &["add", "d.txt"]);
+    c.git(&d, &["commit", "-q", "-m", "d: subject", "-m", "d's body"]);
+    c.merge_ok(&["d"]);
+    assert_eq!(
+        c.git(&c.repo, &["log", "-1", "--format=%B", "main"]).trim(),
+        "d: subject\n\nd's body"
+    );
+    assert_eq!(c.git(&c.repo, &["rev-list", "--merges", "--count", "main"]).trim(), "0");
+    assert!(c.slots().is_empty());
+}
+
+#[test]
 fn rebase_keeps_the_commits_and_no_ff_makes_a_merge_commit() {
     let c = case("");
     let a = c.add("a");
@@ -643,10 +679,43 @@ fn three_agents_land_in_the_proposed_order() {
         std::fs::read_to_string(c.repo.join("routes.txt")).unwrap(),
         "home\nabout\nlogin\ninvoices\n"
     );
+    // main has all three agents' work, one squashed commit each.
+    assert_eq!(
+        std::fs::read_to_string(c.repo.join("billing.txt")).unwrap(),
+        "b\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.repo.join("search.txt")).unwrap(),
+        "s\n"
+    );
+    assert_eq!(
+        c.log("main")[..3],
+        ["billing", "search: index", "auth: login route"],
+        "one commit each, in the proposed order (a single commit keeps its message)"
+    );
+    assert!(c.git(&c.repo, &["status", "--porcelain"]).is_empty());
+    // Every slot, worktree, branch, database and lease is gone.
     assert!(c.slots().is_empty());
     assert_eq!(pg.databases(), before);
     assert!(harden::leases(&c.env).is_empty());
-    assert!(harden::branches(&c.env, &c.repo).len() == 1);
+    assert_eq!(
+        harden::branches(&c.env, &c.repo).into_iter().collect::<Vec<_>>(),
+        ["main"],
+        "only main is left"
+    );
+    let worktrees = c.git(&c.repo, &["worktree", "list", "--porcelain"]);
+    assert_eq!(worktrees.matches("worktree ").count(), 1, "{worktrees}");
+    // And doctor finds nothing wrong with the repository or a slot.
+    let out = run(&c.repo, &["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["level"] == "error" || !f["slot"].is_null())
+        .collect();
+    assert!(problems.is_empty(), "{report:#}");
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
 }
 
 #[test]

@@ -109,7 +109,8 @@ impl Plan {
             "test": self.test,
             "after": self.after,
             "unapproved": self.unapproved,
-            "message": self.message,
+            // Nothing is committed for a branch already integrated.
+            "message": self.message.as_ref().filter(|_| self.integrated.is_none()),
         })
     }
 }
