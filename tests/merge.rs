@@ -185,7 +185,11 @@ fn squash_messages_come_from_m_else_the_task_else_the_commits() {
         c.git(&c.repo, &["log", "-1", "--format=%B", "main"]).trim(),
         "d: subject\n\nd's body"
     );
-    assert_eq!(c.git(&c.repo, &["rev-list", "--merges", "--count", "main"]).trim(), "0");
+    assert_eq!(
+        c.git(&c.repo, &["rev-list", "--merges", "--count", "main"])
+            .trim(),
+        "0"
+    );
     assert!(c.slots().is_empty());
 }
 
@@ -699,7 +703,9 @@ fn three_agents_land_in_the_proposed_order() {
     assert_eq!(pg.databases(), before);
     assert!(harden::leases(&c.env).is_empty());
     assert_eq!(
-        harden::branches(&c.env, &c.repo).into_iter().collect::<Vec<_>>(),
+        harden::branches(&c.env, &c.repo)
+            .into_iter()
+            .collect::<Vec<_>>(),
         ["main"],
         "only main is left"
     );
@@ -782,4 +788,54 @@ fn a_process_running_in_the_slot_is_refused_and_kill_stops_it() {
     );
     assert_eq!(c.log("main")[0], "a one");
     assert!(!a.exists());
+}
+
+#[test]
+fn a_file_the_rebase_stops_ignoring_is_kept_as_rm_would() {
+    // The slot's notes.log is ignored when the merge starts; main stopped ignoring *.log, so
+    // once the branch is rebased the file is untracked work that `rm` would refuse to lose.
+    let c = case("");
+    c.commit(&c.repo, ".gitignore", ".env.local\n*.log\n", "ignore logs");
+    let a = c.add("a");
+    c.commit(&a, "a.txt", "a\n", "a one");
+    std::fs::write(a.join("notes.log"), "my notes\n").unwrap();
+    c.commit(&c.repo, ".gitignore", ".env.local\n", "logs are kept now");
+    let out = c.merge(&c.repo, &["a", "--no-test"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("landed a on main")
+            && stderr.contains("untracked file: notes.log")
+            && stderr.contains("`git agent rm a` finishes it"),
+        "{stderr}"
+    );
+    assert_eq!(c.log("main")[0], "a one", "the landing stands");
+    assert_eq!(
+        std::fs::read_to_string(a.join("notes.log")).unwrap(),
+        "my notes\n"
+    );
+    assert_eq!(c.slots(), ["a"]);
+}
+
+#[test]
+fn a_file_a_hook_makes_during_the_rebase_is_kept_as_rm_would() {
+    // git rebase runs post-checkout in the slot: what it makes there is looked at again.
+    let c = case("");
+    let hook = c.repo.join(".git/hooks/post-checkout");
+    std::fs::write(&hook, "#!/bin/sh\necho made > generated-by-hook.txt\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let a = c.add("a");
+    std::fs::remove_file(a.join("generated-by-hook.txt")).ok();
+    c.commit(&a, "a.txt", "a\n", "a one");
+    c.commit(&c.repo, "m.txt", "m\n", "main moves");
+    let out = c.merge(&c.repo, &["a", "--no-test"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("landed a on main") && stderr.contains("generated-by-hook.txt"),
+        "{stderr}"
+    );
+    assert!(a.join("generated-by-hook.txt").exists());
+    assert_eq!(c.slots(), ["a"]);
 }

@@ -116,7 +116,7 @@ pub fn run(args: &Merge) -> Result<()> {
             slot,
             lock,
             args.kill,
-            landed.tested.is_empty().then(|| plan.changes.clone()),
+            (landed.tested.is_empty() && landed.slot_as_planned).then(|| plan.changes.clone()),
         )
         .map_err(|e| {
             let what = match landed.new {

@@ -122,9 +122,9 @@ pub fn run(args: &Rm) -> Result<()> {
 
 /// Removes a slot whose branch `merge` has just landed: the same checks and steps as
 /// `git agent rm SLOT [--kill]`, so it refuses (and `rm` finishes) exactly where `rm` would.
-/// `known`: the slot's status as `merge` read it before landing, when nothing but its rebase
-/// ran in the slot since and no process was found there (it then looks neither again); `None`
-/// (tests ran there) reads both again. rm itself has the same gap between its check and the
+/// `known`: the slot's status as `merge` read it before landing, when nothing ran in the slot
+/// since (no test, no hook of its rebase, no ignore rule changed) and no process was found
+/// there (it then looks neither again); `None` reads both again. rm itself has the same gap between its check and the
 /// removal.
 /// `lock`: the slot's lock, which `merge` has held since before it planned.
 pub(super) fn remove_landed(

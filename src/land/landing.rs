@@ -53,6 +53,10 @@ pub struct Landed {
     pub after: Vec<String>,
     /// `[merge] after` was skipped: the base is not checked out anywhere.
     pub after_skipped: bool,
+    /// The slot's files are as the plan read them: no git ran there, or its rebase ran no
+    /// hook that could write files and changed no ignore rule. The removal may then reuse the
+    /// plan's status instead of reading it again.
+    pub slot_as_planned: bool,
 }
 
 fn run(repo: &Repo, plan: &Plan, envs: &Envs, txn: &mut Txn) -> Result<Landed> {
@@ -83,6 +87,7 @@ fn run(repo: &Repo, plan: &Plan, envs: &Envs, txn: &mut Txn) -> Result<Landed> {
         tested: Vec::new(),
         after: Vec::new(),
         after_skipped: false,
+        slot_as_planned: true,
     };
     if plan.integrated.is_some() {
         return Ok(landed);
@@ -107,6 +112,8 @@ fn run(repo: &Repo, plan: &Plan, envs: &Envs, txn: &mut Txn) -> Result<Landed> {
     }
     let rebased = rebase(repo, &slot.path, &slot.branch, old, tip, txn)?;
     landed.rebased = rebased;
+    landed.slot_as_planned =
+        rebased == tip || !rebase_may_have_changed_status(repo, &slot.path, tip, rebased);
     if rebased == old {
         // Every commit was already on the base (git rebase drops them): nothing to land.
         eprintln!(
@@ -243,6 +250,50 @@ fn rebase(
     }
     repo.resolve(&branch_ref)
         .with_context(|| format!("branch {branch} is gone after the rebase"))
+}
+
+/// Whether the rebase from `tip` to `rebased` in `dir` may have changed what `git status`
+/// says beyond the tracked files it checked out: a hook git runs while rebasing (one that
+/// installs dependencies or generates files on checkout) may have written files, and a
+/// changed `.gitignore` may have turned ignored files into untracked ones. When unsure, yes.
+fn rebase_may_have_changed_status(
+    repo: &Repo,
+    dir: &Path,
+    tip: ObjectId,
+    rebased: ObjectId,
+) -> bool {
+    let ignores_changed = super::content::files_between(&repo.gix, tip, rebased)
+        .map(|files| {
+            files
+                .iter()
+                .any(|(path, _)| path.rsplit('/').next() == Some(".gitignore"))
+        })
+        .unwrap_or(true);
+    if ignores_changed {
+        return true;
+    }
+    // Where git looks for hooks in the slot (core.hooksPath included), as git says.
+    let mut cmd = git::git_in(dir);
+    cmd.args(["rev-parse", "--path-format=absolute", "--git-path", "hooks"]);
+    let Ok(hooks) = git::run(cmd) else {
+        return true;
+    };
+    let hooks = PathBuf::from(hooks.trim());
+    // The hooks `git rebase` runs.
+    [
+        "pre-rebase",
+        "post-checkout",
+        "post-commit",
+        "post-rewrite",
+        "reference-transaction",
+    ]
+    .iter()
+    .any(|hook| is_executable(&hooks.join(hook)))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The commit the base moves to, by strategy.
