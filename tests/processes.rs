@@ -301,3 +301,87 @@ fn git_agent_ls_run_through_git_is_not_the_main_worktrees_process() {
         "the command itself is nobody's agent:\n{table}"
     );
 }
+
+/// A process group started for a test, killed whole when the test ends (also on a panic).
+struct Group(std::process::Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_dev_server_started_through_git_agent_exec_and_a_launcher_is_a_server_not_an_agent() {
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    let repo = procs::repo_with_free_ports(&env, "web");
+    env.ok(&repo, &["add", "site"]);
+    env.ok(&repo, &["add", "tests"]);
+    let port = procs::port_of(&env, &repo, "site");
+    // `npm run dev` as it looks from outside: a launcher that starts the process that listens.
+    let npm = script(
+        &env.root().join("bin"),
+        "npm",
+        "#!/bin/sh\npython3 -m http.server \"$PORT\" --bind 127.0.0.1\n",
+    );
+    let start = |slot: &str, program: &std::path::Path| {
+        let mut cmd = Command::new("git");
+        env.isolate(&mut cmd);
+        cmd.current_dir(slot_dir(&repo, slot))
+            .args(["agent", "exec", "--"])
+            .arg(program)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0);
+        Group(cmd.spawn().unwrap())
+    };
+    // In the user's terminal, in the slot: `git agent exec -- npm run dev`.
+    let _server = start("site", &npm);
+    wait_for(
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "the server to listen",
+    );
+    // In another slot, a test run through `git agent exec`: that is what works there.
+    let worker = script(
+        &env.root().join("bin"),
+        "pytest",
+        "#!/bin/sh\nexec sleep 600\n",
+    );
+    let _worker = start("tests", &worker);
+    let ls = env.json(&repo, &["ls", "--json"]);
+    let site = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "site")
+        .unwrap();
+    let names: Vec<&str> = site["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"git") && names.contains(&"npm") && names.contains(&"http.server"),
+        "{site:#}"
+    );
+    assert_eq!(site["agent"], serde_json::Value::Null, "{site:#}");
+    assert_eq!(site["listening"]["PORT"], true, "{site:#}");
+    wait_for(
+        || {
+            let ls = env.json(&repo, &["ls", "--json"]);
+            let tests = ls
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == "tests")
+                .cloned();
+            tests.is_some_and(|t| t["agent"] == "sleep")
+        },
+        "the test run to be what works in its slot, not git",
+    );
+}

@@ -65,12 +65,29 @@ impl Row {
 
     /// The process that stands for the work done here: a known agent CLI (the first
     /// started), else whatever runs here that is neither a shell nor a server ("whatever the
-    /// command is").
+    /// command is"). A server's launchers (`npm run dev` above the node that listens) are
+    /// part of the server, and `git agent exec`'s git wrapper part of what it runs.
     pub fn lead(&self) -> Option<&Proc> {
         let procs = self.processes.as_ref()?;
         let serves = |p: &Proc| p.ports.as_ref().is_some_and(|ports| !ports.is_empty());
+        let mut launchers: Vec<u32> = Vec::new();
+        for server in procs.iter().filter(|p| serves(p)) {
+            let mut at = server.parent;
+            while let Some(pid) = at
+                && !launchers.contains(&pid)
+                && let Some(parent) = procs.iter().find(|p| p.pid == pid)
+            {
+                launchers.push(pid);
+                at = parent.parent;
+            }
+        }
         procs.iter().find(|p| p.agent.is_some()).or_else(|| {
-            let workers: Vec<&Proc> = procs.iter().filter(|p| !p.shell && !serves(p)).collect();
+            let workers: Vec<&Proc> = procs
+                .iter()
+                .filter(|p| {
+                    !p.shell && !serves(p) && !launchers.contains(&p.pid) && !runs_git_agent(p)
+                })
+                .collect();
             // The top of a tree of workers (`npm test` rather than the node it starts).
             workers
                 .iter()
@@ -353,4 +370,13 @@ fn deepest(roots: &[PathBuf], dir: &Path) -> Option<usize> {
         })
         .max_by_key(|(_, root)| root.as_os_str().len())
         .map(|(i, _)| i)
+}
+
+/// `git agent ...`: git running git-agent, which for `exec` waits while the command runs.
+fn runs_git_agent(p: &Proc) -> bool {
+    let mut words = p.command.split(' ');
+    words
+        .next()
+        .is_some_and(|program| program == "git" || program.ends_with("/git"))
+        && words.next() == Some("agent")
 }
