@@ -6,6 +6,7 @@ pub mod cli;
 pub mod cmd;
 pub mod complete;
 pub mod config;
+pub mod context;
 pub mod dotenv_forms;
 pub mod envfile;
 pub mod error;

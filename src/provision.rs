@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::cmd::Ctx;
+use crate::context::Ctx;
 use crate::git::{Repo, repo_lock};
 use crate::registry::{self, Entry};
 use crate::slot::{self, Slot, State};

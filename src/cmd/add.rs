@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::Ctx;
 use crate::cli::Add;
+use crate::context::Ctx;
 use crate::git::{self, Repo, repo_lock};
 use crate::provision::{
     NewSlot, check_template, kept_after_failure, lease, prepare, remove_empty_dirs, report,
@@ -51,7 +51,7 @@ pub fn run(args: &Add) -> Result<()> {
     }
     if !args.command.is_empty() {
         let env = ctx.slot_env(&created);
-        return super::run_child(&created.path, &args.command, &env);
+        return crate::context::run_child(&created.path, &args.command, &env);
     }
     // With shell integration, the user's shell moves into the slot at its next prompt.
     if !args.no_cd
@@ -153,7 +153,7 @@ fn go(ctx: &Ctx, slot: Slot, args: &Add) -> Result<()> {
     report(&slot, args.json, false)?;
     if !args.command.is_empty() {
         let env = ctx.slot_env(&slot);
-        return super::run_child(&slot.path, &args.command, &env);
+        return crate::context::run_child(&slot.path, &args.command, &env);
     }
     if !args.no_cd
         && let Err(e) = crate::shell::send_cd(&slot.path)

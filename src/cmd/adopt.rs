@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::Ctx;
 use crate::cli::Adopt;
 use crate::config::Config;
+use crate::context::Ctx;
 use crate::fsutil::same_path;
 use crate::git::Repo;
 use crate::provision::{self, NewSlot};
@@ -18,7 +18,7 @@ use crate::txn::{self, Txn};
 use crate::{registry, slot};
 
 pub fn run(args: &Adopt) -> Result<()> {
-    let cwd = super::current_dir()?;
+    let cwd = crate::context::current_dir()?;
     let given = if args.path.is_absolute() {
         args.path.clone()
     } else {

@@ -5,8 +5,8 @@
 use anyhow::{Result, bail};
 use serde_json::json;
 
-use super::Ctx;
 use crate::cli::Approve;
+use crate::context::Ctx;
 use crate::setup::approvals;
 
 pub fn run(args: &Approve) -> Result<()> {

@@ -42,7 +42,7 @@ pub fn run(args: &Cd) -> Result<()> {
 /// The slot's directory: looked up in the repository around us, else by name among all the
 /// user's slots (so `git agent cd x` works from anywhere when the name is unique).
 fn target(wanted: Option<&str>) -> Result<PathBuf> {
-    let repo = super::current_dir().and_then(|dir| Repo::discover(&dir));
+    let repo = crate::context::current_dir().and_then(|dir| Repo::discover(&dir));
     match (wanted, repo) {
         (None, Ok(repo)) if !repo.has_main_worktree() => bail!(
             "the bare repository {} has no worktree of its default branch to go to; name a slot",

@@ -7,9 +7,9 @@ use std::io::IsTerminal;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
-use super::Ctx;
 use crate::claude::{self, Create, Remove};
 use crate::cli::{Claude, ClaudeAction, ClaudeInstall};
+use crate::context::Ctx;
 use crate::fsutil::same_path;
 use crate::git::{Head, Repo};
 use crate::{output, slot};
@@ -23,7 +23,7 @@ pub fn run(args: &Claude) -> Result<()> {
 }
 
 fn install(args: &ClaudeInstall) -> Result<()> {
-    let repo = Repo::discover(&super::current_dir()?)?;
+    let repo = Repo::discover(&crate::context::current_dir()?)?;
     if !repo.has_main_worktree() {
         bail!(
             "the bare repository {} has no worktree of its default branch, where Claude Code reads .claude/",

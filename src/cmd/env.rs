@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 
-use super::Ctx;
 use crate::cli::{Env, Shell};
+use crate::context::Ctx;
 use crate::{envfile, output, quote};
 
 pub fn run(args: &Env) -> Result<()> {

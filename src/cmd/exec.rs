@@ -3,8 +3,8 @@
 
 use anyhow::{Result, bail};
 
-use super::Ctx;
 use crate::cli::Exec;
+use crate::context::Ctx;
 
 pub fn run(args: &Exec) -> Result<()> {
     let ctx = Ctx::load_existing()?;
@@ -17,5 +17,5 @@ pub fn run(args: &Exec) -> Result<()> {
         );
     }
     let env = ctx.slot_env(&slot);
-    super::run_child(&slot.path, &args.command, &env)
+    crate::context::run_child(&slot.path, &args.command, &env)
 }

@@ -10,7 +10,7 @@ use crate::git::Repo;
 use crate::{output, slot};
 
 pub fn run(args: &Ls) -> Result<()> {
-    let cwd = super::current_dir()?;
+    let cwd = crate::context::current_dir()?;
     let repo = Repo::discover(&cwd)?;
     if args.conflicts {
         let slots = slot::load_all(&repo.common_dir)?;

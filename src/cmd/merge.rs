@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use super::Ctx;
 use crate::cli::Merge;
+use crate::context::Ctx;
 use crate::land::base::{self, Moved, short};
 use crate::land::landing::{self, Envs, Landed};
 use crate::land::merge::{self, Plan, Request, Strategy};

@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 
-use super::Ctx;
 use crate::cli::PathArgs;
+use crate::context::Ctx;
 use crate::output;
 
 pub fn run(args: &PathArgs) -> Result<()> {

@@ -33,7 +33,7 @@ pub fn run(args: &Prune) -> Result<()> {
         return Ok(());
     }
     txn::install_handler();
-    let repo = Repo::discover(&super::current_dir()?)?;
+    let repo = Repo::discover(&crate::context::current_dir()?)?;
     // Stop before forgetting anything if the leases cannot be released (a damaged registry).
     registry::load()?;
     let names: Vec<String> = slot::load_all(&repo.common_dir)?
@@ -207,7 +207,7 @@ fn repair(dry_run: bool) -> Result<(usize, usize)> {
         Ok(registry) => registry.slots.iter().map(|s| s.repo.clone()).collect(),
         Err(_) => known_repos(locked.dir()),
     };
-    if let Ok(cwd) = super::current_dir()
+    if let Ok(cwd) = crate::context::current_dir()
         && let Ok(repo) = Repo::discover(&cwd)
     {
         repos.push(repo.common_dir);

@@ -5,8 +5,8 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::Ctx;
 use crate::cli::Rm;
+use crate::context::Ctx;
 use crate::fsutil::same_path;
 use crate::git::{self, Repo};
 use crate::slot::{self, Slot, State};

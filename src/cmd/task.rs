@@ -3,8 +3,8 @@
 
 use anyhow::Result;
 
-use super::Ctx;
 use crate::cli::Task;
+use crate::context::Ctx;
 use crate::slot;
 
 pub fn run(args: &Task) -> Result<()> {

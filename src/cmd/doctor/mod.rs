@@ -115,7 +115,7 @@ pub fn run(args: &Doctor) -> Result<()> {
     machine::check_git(&mut report);
     machine::check_shell(&mut report);
     machine::check_man(&mut report);
-    let cwd = super::current_dir()?;
+    let cwd = crate::context::current_dir()?;
     let repo = match Repo::discover(&cwd) {
         Ok(repo) => Some(repo),
         Err(_) => {

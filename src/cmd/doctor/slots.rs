@@ -185,7 +185,7 @@ pub(super) fn check_slots(report: &mut Report, repo: &Repo, registry: Option<&re
 /// Worktrees of the repository that are not slots: listed, each with the command that
 /// adopts it; a warning when the current directory is in one (it gets no env).
 fn check_other_worktrees(report: &mut Report, repo: &Repo, slots: &[slot::Slot]) {
-    let here = crate::cmd::current_dir()
+    let here = crate::context::current_dir()
         .ok()
         .and_then(|cwd| crate::worktrees::containing(repo, slots, &cwd));
     for other in crate::worktrees::others(repo, slots) {
