@@ -22,6 +22,7 @@ pub mod procs;
 pub mod provision;
 pub mod quote;
 pub mod registry;
+pub mod removal;
 pub mod services;
 pub mod setup;
 pub mod shell;

@@ -111,7 +111,7 @@ pub fn run(args: &Merge) -> Result<()> {
             slot.base = plan.into.clone();
             slot::save(common, &slot)?;
         }
-        super::rm::remove_landed(
+        crate::removal::remove_landed(
             &ctx,
             slot,
             lock,
