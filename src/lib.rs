@@ -7,6 +7,7 @@ pub mod cmd;
 pub mod complete;
 pub mod config;
 pub mod context;
+pub mod doctor;
 pub mod dotenv_forms;
 pub mod envfile;
 pub mod error;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use super::{Level, Report};
+use super::report::{Level, Report};
 use crate::config::Config;
 use crate::git::Repo;
 use crate::services::{Engine, redis};

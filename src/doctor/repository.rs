@@ -2,7 +2,7 @@
 //! repository's default-branch worktree, if any), where slots go by default (beside a bare
 //! directory, outside a superproject), and what stops `add` (no commits yet).
 
-use super::{Level, Report};
+use super::report::{Level, Report};
 use crate::git::{Head, Repo};
 
 pub(super) fn check_repository(report: &mut Report, repo: &Repo) {

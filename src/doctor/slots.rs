@@ -1,7 +1,7 @@
 //! Slots and their leases: slots stuck half-made or with their directory gone, leases in the
 //! machine-wide registry without a slot, and leased ports held by processes not the slot's.
 
-use super::{Level, Report};
+use super::report::{Level, Report};
 use crate::git::Repo;
 use crate::procs::Listener;
 use crate::slot::{self, State};

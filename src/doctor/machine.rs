@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::{Level, Report};
+use super::report::{Level, Report};
 use crate::registry;
 
 /// The oldest git whose worktree commands git-agent relies on (`git worktree remove`).
