@@ -39,7 +39,7 @@ pub fn run(args: &Adopt) -> Result<()> {
         .map(|o| o.slot_name());
     // What the main worktree has checked out (its commit on a detached HEAD), unless the
     // template names a base.
-    let base = super::add::default_base(&ctx, ctx.repo.head_of_main())?;
+    let base = crate::provision::default_base(&ctx, ctx.repo.head_of_main())?;
     let (task, setup) = provision::task_and_setup(&ctx, &args.prep)?;
     txn::install_handler();
     let (adopted, setup_failed) = Txn::new().run(|txn| {
