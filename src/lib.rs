@@ -27,6 +27,7 @@ pub mod removal;
 pub mod services;
 pub mod setup;
 pub mod shell;
+pub mod shell_env;
 pub mod slot;
 pub mod slot_lock;
 pub mod slot_worktree;

@@ -145,7 +145,7 @@ pub fn run(args: &Merge) -> Result<()> {
 /// hook, or `exec`) is taken out first, so a test sees exactly its own slot's variables and
 /// `[merge] after` sees the main worktree's.
 fn envs(ctx: &Ctx, slot: &Slot) -> Envs {
-    let records = super::hook_env::outside_slots(&|n| ctx.config.allows(n));
+    let records = crate::shell_env::outside_slots(&|n| ctx.config.allows(n));
     let slot_env = ctx.slot_env(slot);
     let mut unset: BTreeSet<String> = records.iter().map(|(k, _)| k.clone()).collect();
     // Set by this slot without the hook (`git agent exec SLOT -- git agent merge`): the value
@@ -158,7 +158,7 @@ fn envs(ctx: &Ctx, slot: &Slot) -> Envs {
     for key in [
         "GIT_AGENT_SLOT",
         "GIT_AGENT_ROOT",
-        super::hook_env::STATE_VAR,
+        crate::shell_env::STATE_VAR,
     ] {
         unset.insert(key.to_string());
     }
