@@ -23,6 +23,7 @@ pub mod procs;
 pub mod provision;
 pub mod quote;
 pub mod registry;
+pub mod registry_repair;
 pub mod removal;
 pub mod services;
 pub mod setup;

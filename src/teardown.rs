@@ -2,17 +2,20 @@
 //! `add` that never reached `ready`, finishing a `rm` that was cut short, forgetting a slot
 //! whose directory is gone. Each copes with any part of any step being done or not (the
 //! record names what each step was about to make before it started), and is run under the
-//! slot's lock by `prune`, and by `rm` for the removal.
+//! slot's lock by `prune`, and by `rm` for the removal. `prune` itself is here too: which
+//! slots need finishing, and the leases whose slot is gone.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use serde_json::json;
 
 use crate::git::Repo;
 use crate::provision::{release_lease, remove_empty_dirs, take_back_excludes};
 use crate::slot::{self, Slot, State};
-use crate::slot_worktree as worktree;
-use crate::{envfile, fsutil, services};
+use crate::slot_lock::SlotLock;
+use crate::slot_worktree::{self as worktree, Place};
+use crate::{envfile, fsutil, registry, services, txn};
 
 fn say(what: &str) {
     eprintln!("git-agent: {what}");
@@ -135,4 +138,170 @@ fn strip_env_block(path: &Path) -> Result<()> {
         path.display()
     ));
     Ok(())
+}
+
+/// What `prune` did in one repository.
+pub struct Pruned {
+    /// Slots forgotten (or, on a dry run, that would be), as JSON.
+    pub forgotten: Vec<serde_json::Value>,
+    /// Machine-wide leases dropped because their slot record is gone, as JSON.
+    pub leases_dropped: Vec<serde_json::Value>,
+    /// Slots that could not be finished (kept, marked broken).
+    pub failed: Vec<String>,
+    /// Whether anything was done at all (a slot followed counts).
+    pub acted: bool,
+}
+
+/// Finishes every slot of `repo` that a command left half-done or whose directory is gone,
+/// follows worktrees git moved, then drops the leases of slots that are gone. Each slot is
+/// finished under its lock, read again once the lock is held; a slot another command holds
+/// is left alone, and one that cannot be finished is reported without stopping the others.
+pub fn prune(repo: &Repo, dry_run: bool) -> Result<Pruned> {
+    // Stop before forgetting anything if the leases cannot be released (a damaged registry).
+    crate::registry::load()?;
+    let names: Vec<String> = slot::load_all(&repo.common_dir)?
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    txn::checkpoint("prune-listed");
+    let mut actions = 0;
+    let mut forgotten = Vec::new();
+    let mut failed = Vec::new();
+    // One slot that cannot be finished (a server down) does not stop the others.
+    for name in &names {
+        match prune_slot(repo, name, dry_run) {
+            Ok(Some(done)) => {
+                actions += 1;
+                if let Some(done) = done {
+                    forgotten.push(done);
+                }
+            }
+            Ok(None) => {}
+            Err(e) if crate::error::kind(&e) == crate::error::Kind::Interrupted => return Err(e),
+            Err(e) => {
+                eprintln!("git-agent: could not finish slot {name}: {e:#}");
+                failed.push(name.clone());
+            }
+        }
+    }
+    let leases_dropped = drop_orphan_leases(dry_run)?;
+    Ok(Pruned {
+        acted: actions > 0,
+        forgotten,
+        leases_dropped,
+        failed,
+    })
+}
+
+/// Finishes one slot if a command left it half-done or its directory is gone; follows it if
+/// git moved it. `None` when there was nothing to do; `Some(Some(json))` for a slot
+/// forgotten, `Some(None)` for one followed.
+fn prune_slot(repo: &Repo, name: &str, dry_run: bool) -> Result<Option<Option<serde_json::Value>>> {
+    let common = &repo.common_dir;
+    let Some(lock) = SlotLock::try_acquire(common, name, "prune")? else {
+        let who = SlotLock::holder(common, name).unwrap_or_else(|| "another command".into());
+        eprintln!("git-agent: skipped slot {name}: {who} is working on it");
+        return Ok(None);
+    };
+    // Read again under the lock: the command that held it may have finished just now.
+    if !slot::exists(common, name) {
+        return Ok(None);
+    }
+    let mut slot = slot::load(common, name)?;
+    let why = match slot.state {
+        State::Creating => format!(
+            "its `git agent add` was interrupted{}",
+            slot.step
+                .as_ref()
+                .map(|s| format!(" (at step {s})"))
+                .unwrap_or_default()
+        ),
+        State::Removing => "its `git agent rm` was interrupted".to_string(),
+        State::Ready => match worktree::locate(common, &slot.path, slot.worktree_id.as_deref()) {
+            Place::Here => return Ok(None),
+            Place::Moved(to) => {
+                eprintln!(
+                    "git-agent: {} slot {name}: git moved its worktree from {} to {}",
+                    if dry_run { "would follow" } else { "following" },
+                    slot.path.display(),
+                    to.display()
+                );
+                if !dry_run {
+                    follow(common, &mut slot, to)?;
+                }
+                return Ok(Some(None));
+            }
+            Place::Locked(at, reason) => {
+                eprintln!(
+                    "git-agent: kept slot {name}: {} is not there, but git's worktree is locked ({reason}); \
+                     `git worktree unlock {}` if it is gone for good",
+                    at.display(),
+                    at.display()
+                );
+                return Ok(None);
+            }
+            Place::Gone => format!("its directory {} is gone", slot.path.display()),
+        },
+    };
+    eprintln!(
+        "git-agent: {} slot {name}: {why}",
+        if dry_run {
+            "would forget"
+        } else {
+            "forgetting"
+        }
+    );
+    let done = json!({"name": slot.name, "path": slot.path, "reason": why});
+    if !dry_run {
+        finish(repo, &mut slot)?;
+    }
+    drop(lock);
+    Ok(Some(Some(done)))
+}
+
+/// Points the record and the lease at the worktree's new place.
+fn follow(common: &Path, slot: &mut slot::Slot, to: PathBuf) -> Result<()> {
+    let mut locked = registry::Locked::acquire()?;
+    slot.path = to.clone();
+    slot::save(common, slot)?;
+    if let Some(entry) = locked
+        .registry
+        .slots
+        .iter_mut()
+        .find(|e| e.repo == common && e.name == slot.name)
+    {
+        entry.root = to;
+    }
+    locked.save()
+}
+
+/// Leases whose record is gone (a repository deleted, a record removed by hand).
+fn drop_orphan_leases(dry_run: bool) -> Result<Vec<serde_json::Value>> {
+    let mut locked = registry::Locked::acquire()?;
+    let orphans: Vec<&registry::Entry> = locked
+        .registry
+        .slots
+        .iter()
+        .filter(|e| !slot::exists(&e.repo, &e.name))
+        .collect();
+    let dropped: Vec<serde_json::Value> = orphans
+        .iter()
+        .map(|e| json!({"name": e.name, "path": e.root}))
+        .collect();
+    for e in &orphans {
+        eprintln!(
+            "git-agent: {} the lease of {} ({}): its slot record is gone",
+            if dry_run { "would drop" } else { "dropping" },
+            e.name,
+            e.root.display()
+        );
+    }
+    if !dry_run && !dropped.is_empty() {
+        locked
+            .registry
+            .slots
+            .retain(|e| slot::exists(&e.repo, &e.name));
+        locked.save()?;
+    }
+    Ok(dropped)
 }
