@@ -253,3 +253,20 @@ pub fn delete_branch(repo: &Repo, branch: &str) -> Result<Option<String>> {
     git::run(cmd)?;
     Ok(None)
 }
+
+/// Points a slot's record and its lease at the place `git worktree move` moved it to
+/// (`Place::Moved`), for `prune` and for `rm`, which removes it there.
+pub fn follow(common: &Path, slot: &mut crate::slot::Slot, to: PathBuf) -> Result<()> {
+    let mut locked = crate::registry::Locked::acquire()?;
+    slot.path = to.clone();
+    crate::slot::save(common, slot)?;
+    if let Some(entry) = locked
+        .registry
+        .slots
+        .iter_mut()
+        .find(|e| e.repo == common && e.name == slot.name)
+    {
+        entry.root = to;
+    }
+    locked.save()
+}

@@ -227,7 +227,7 @@ fn prune_slot(repo: &Repo, name: &str, dry_run: bool) -> Result<Option<Option<se
                     to.display()
                 );
                 if !dry_run {
-                    follow(common, &mut slot, to)?;
+                    worktree::follow(common, &mut slot, to)?;
                 }
                 return Ok(Some(None));
             }
@@ -257,22 +257,6 @@ fn prune_slot(repo: &Repo, name: &str, dry_run: bool) -> Result<Option<Option<se
     }
     drop(lock);
     Ok(Some(Some(done)))
-}
-
-/// Points the record and the lease at the worktree's new place.
-fn follow(common: &Path, slot: &mut slot::Slot, to: PathBuf) -> Result<()> {
-    let mut locked = registry::Locked::acquire()?;
-    slot.path = to.clone();
-    slot::save(common, slot)?;
-    if let Some(entry) = locked
-        .registry
-        .slots
-        .iter_mut()
-        .find(|e| e.repo == common && e.name == slot.name)
-    {
-        entry.root = to;
-    }
-    locked.save()
 }
 
 /// Leases whose record is gone (a repository deleted, a record removed by hand).

@@ -8,7 +8,7 @@ use crate::cli::Rm;
 use crate::fsutil::same_path;
 use crate::git::{self, Repo};
 use crate::services;
-use crate::slot::{self, Slot, State};
+use crate::slot::{Slot, State};
 use crate::slot_lock::SlotLock;
 use crate::slot_worktree::{self as worktree, Place};
 
@@ -131,18 +131,7 @@ fn follow_move(repo: &Repo, slot: &mut Slot) -> Result<()> {
             slot.name,
             to.display()
         );
-        let mut locked = crate::registry::Locked::acquire()?;
-        slot.path = to.clone();
-        slot::save(common, slot)?;
-        if let Some(entry) = locked
-            .registry
-            .slots
-            .iter_mut()
-            .find(|e| e.repo == *common && e.name == slot.name)
-        {
-            entry.root = to;
-        }
-        locked.save()?;
+        worktree::follow(common, slot, to)?;
     }
     Ok(())
 }
