@@ -4,12 +4,17 @@
 //! Names reach SQL only as psql variables (`:"db"` quotes an identifier, `:'db'` a literal),
 //! so no name is ever pasted into SQL text.
 
-use std::process::Command;
+mod server;
+mod urls;
 
 use anyhow::{Result, bail};
 
-use super::tools::{self, PSQL};
+use super::tools;
 use super::{Context, Database, DatabaseConfig};
+use server::one_line;
+pub use server::{Server, release};
+pub use urls::mask;
+use urls::{default_url, with_database};
 
 /// Templates at least this big are copied with FILE_COPY (and a reflink clone on PG18+);
 /// smaller ones with WAL_LOG, which was as fast or faster and avoids two checkpoints.
@@ -30,97 +35,6 @@ impl std::fmt::Display for Exists {
 }
 
 impl std::error::Error for Exists {}
-
-/// How to reach the server: the `admin_url`, or the `PG*` environment pinned to the host,
-/// port and user psql actually used, so `rm` later talks to the same server.
-#[derive(Debug, Clone, Default)]
-pub struct Server {
-    pub admin_url: Option<String>,
-    pub host: Option<String>,
-    pub port: Option<String>,
-    pub user: Option<String>,
-}
-
-impl Server {
-    fn psql(&self, vars: &[(&str, &str)]) -> Result<Command> {
-        let mut cmd = PSQL.command()?;
-        // -w: never prompt for a password (nobody may be there to type it); a missing one is
-        // an error naming .pgpass, PGPASSWORD and admin_url.
-        cmd.args([
-            "-w",
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-v",
-            "VERBOSITY=verbose",
-        ]);
-        for (name, value) in vars {
-            cmd.arg("-v").arg(format!("{name}={value}"));
-        }
-        // The maintenance database, never the template: a session there would block cloning.
-        cmd.arg("-d")
-            .arg(self.admin_url.as_deref().unwrap_or("postgres"));
-        for (var, value) in [
-            ("PGHOST", &self.host),
-            ("PGPORT", &self.port),
-            ("PGUSER", &self.user),
-        ] {
-            if let Some(value) = value {
-                cmd.env(var, value);
-            }
-        }
-        // How `release` finds a clone a killed `add` left running on the server.
-        cmd.env("PGAPPNAME", APP_NAME);
-        if std::env::var_os("PGCONNECT_TIMEOUT").is_none() {
-            cmd.env("PGCONNECT_TIMEOUT", "10");
-        }
-        Ok(cmd)
-    }
-
-    /// Where we connect, for messages (never a password).
-    pub fn describe(&self) -> String {
-        if let Some(url) = &self.admin_url {
-            return format!("{} (database.admin_url)", mask(url));
-        }
-        let env =
-            |name: &str, field: &Option<String>| field.clone().or_else(|| std::env::var(name).ok());
-        let host = env("PGHOST", &self.host).unwrap_or_else(|| "the default socket".into());
-        let port = env("PGPORT", &self.port).unwrap_or_else(|| "5432".into());
-        let user = env("PGUSER", &self.user)
-            .map(|u| format!(" as {u}"))
-            .unwrap_or_default();
-        format!("host {host}, port {port}{user} (from PGHOST/PGPORT/PGUSER or their defaults)")
-    }
-
-    fn run(
-        &self,
-        script: &str,
-        vars: &[(&str, &str)],
-        extra_env: &[(&str, String)],
-    ) -> Result<std::process::Output> {
-        let mut cmd = self.psql(vars)?;
-        for (k, v) in extra_env {
-            cmd.env(k, v);
-        }
-        tools::run(&mut cmd, Some(script))
-    }
-
-    fn unreachable(&self, err: &str) -> anyhow::Error {
-        anyhow::anyhow!(
-            "could not connect to Postgres at {}: {}; {}",
-            self.describe(),
-            one_line(err),
-            if err.contains("password") {
-                "put the password in ~/.pgpass (or PGPASSWORD), or use a role that needs none"
-            } else {
-                "start the server, or point git-agent at it with PGHOST/PGPORT/PGUSER or database.admin_url"
-            }
-        )
-    }
-}
 
 /// What `CREATE DATABASE` will do, worked out before anything is created.
 pub struct Plan {
@@ -333,72 +247,6 @@ impl Plan {
     }
 }
 
-/// Drops the database with this record's name on this record's server; a database that is
-/// already gone is not an error. Sessions still connected to it are closed. A clone of it a
-/// killed `add` left running on the server (the server goes on after its client died) is
-/// stopped first, so that it cannot finish after the drop.
-pub fn release(server: &Server, name: &str) -> Result<()> {
-    check_name(name).map_err(|e| {
-        anyhow::anyhow!("the slot record names a database git-agent would not have created: {e}")
-    })?;
-    stop_clones(server, name)?;
-    let script = "select current_setting('server_version_num')::int >= 130000 as force \\gset\n\
-                  \\if :force\n\
-                  DROP DATABASE IF EXISTS :\"db\" WITH (FORCE);\n\
-                  \\else\n\
-                  select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = :'db';\n\
-                  DROP DATABASE IF EXISTS :\"db\";\n\
-                  \\endif\n";
-    let out = server.run(script, &[("db", name)], &[])?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let err = tools::stderr(&out);
-    if out.status.code() == Some(2) && !err.contains("ERROR:") {
-        return Err(server.unreachable(&err));
-    }
-    bail!(
-        "could not drop the database {name} on {}: {}",
-        server.describe(),
-        one_line(&err)
-    )
-}
-
-/// Ends git-agent's sessions still running `CREATE DATABASE` for `name`, and waits until they
-/// are gone (their clone rolled back, or committed and then dropped by the caller).
-fn stop_clones(server: &Server, name: &str) -> Result<()> {
-    let sessions = format!(
-        "from pg_stat_activity where application_name = '{APP_NAME}' and pid <> pg_backend_pid() \
-         and left(query, length('CREATE DATABASE \"' || :'db' || '\"')) = 'CREATE DATABASE \"' || :'db' || '\"'"
-    );
-    let terminate = format!("select count(pg_terminate_backend(pid)) {sessions};\n");
-    let count = format!("select count(*) {sessions};\n");
-    let mut script = &terminate;
-    for _ in 0..300 {
-        let out = server.run(script, &[("db", name)], &[])?;
-        if !out.status.success() {
-            let err = tools::stderr(&out);
-            if out.status.code() == Some(2) && !err.contains("ERROR:") {
-                return Err(server.unreachable(&err));
-            }
-            bail!(
-                "could not look for clones of {name} on {}: {}",
-                server.describe(),
-                one_line(&err)
-            );
-        }
-        if String::from_utf8_lossy(&out.stdout).trim() == "0" {
-            return Ok(());
-        }
-        script = &count;
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    bail!(
-        "a clone of {name} on {} did not stop within 30 seconds",
-        server.describe()
-    )
-}
-
 /// `[a-z0-9_]`, starting with a letter or `_`, at most 63 bytes: Postgres would silently
 /// truncate a longer name, and two slots could then share one database.
 pub fn check_name(name: &str) -> Result<()> {
@@ -419,60 +267,6 @@ pub fn check_name(name: &str) -> Result<()> {
         bail!("the database name '{name}' starts with a digit; start it with a letter or '_'");
     }
     Ok(())
-}
-
-/// A libpq URL for the database, over the socket directory or host psql used.
-fn default_url(host: &str, port: &str, user: &str, name: &str) -> String {
-    if host.starts_with('/') {
-        return format!(
-            "postgresql:///{name}?host={}&port={port}&user={}",
-            encode(host),
-            encode(user)
-        );
-    }
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    };
-    format!("postgresql://{}@{host}:{port}/{name}", encode(user))
-}
-
-/// The admin URL with its database replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let (scheme, rest) = base.split_once("://").unwrap_or(("postgresql", base));
-    let authority = rest.split('/').next().unwrap_or("");
-    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-    format!("{scheme}://{authority}/{name}{query}")
-}
-
-fn encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// A URL with its password hidden.
-pub fn mask(url: &str) -> String {
-    super::redis::mask(url)
-}
-
-fn one_line(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("LOCATION:"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
