@@ -9,10 +9,17 @@
 //! otherwise the system's roots, or `SSL_CERT_FILE`). `redis+unix://`, `valkey://` and
 //! `valkeys://`, which the crate reads, work too.
 
+mod conn;
+mod urls;
+
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
+
+pub use conn::Conn;
+use urls::decode;
+pub use urls::{escape_glob, mask, url_with_db};
 
 /// The highest numbered database a slot may get; 0 is the application's own and never used.
 pub const MAX_DB: u32 = 15;
@@ -205,155 +212,6 @@ impl Server {
         con.set_read_timeout(Some(timeout))?;
         con.set_write_timeout(Some(timeout))?;
         Ok(Conn { con, address })
-    }
-}
-
-fn decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-/// `url` with its database set to `db` (for the REDIS_URL of a slot with its own database):
-/// in the path for `redis://` and `rediss://`, as `?db=` for sockets.
-pub fn url_with_db(url: &str, db: u32) -> String {
-    let (base, fragment) = match url.split_once('#') {
-        Some((b, f)) => (b, format!("#{f}")),
-        None => (url, String::new()),
-    };
-    let (base, query) = match base.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (base, None),
-    };
-    let mut pairs: Vec<&str> = query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty() && !p.starts_with("db="))
-        .collect();
-    for scheme in ["redis://", "rediss://", "valkey://", "valkeys://"] {
-        if let Some(after) = base.strip_prefix(scheme) {
-            let authority = after.split('/').next().unwrap_or(after);
-            let query = if pairs.is_empty() {
-                String::new()
-            } else {
-                format!("?{}", pairs.join("&"))
-            };
-            return format!("{scheme}{authority}/{db}{query}{fragment}");
-        }
-    }
-    let db_pair = format!("db={db}");
-    pairs.push(&db_pair);
-    format!("{base}?{}{fragment}", pairs.join("&"))
-}
-
-/// The URL with any password replaced, for messages.
-pub fn mask(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let rest = mask_query(rest);
-    match rest.rsplit_once('@') {
-        Some((auth, host)) if auth.contains(':') => {
-            let user = auth.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}")
-        }
-        Some((_, host)) => format!("{scheme}://***@{host}"),
-        None => format!("{scheme}://{rest}"),
-    }
-}
-
-fn mask_query(rest: &str) -> String {
-    let Some((base, query)) = rest.split_once('?') else {
-        return rest.to_string();
-    };
-    let pairs: Vec<String> = query
-        .split('&')
-        .map(|p| match p.split_once('=') {
-            Some((k, _)) if k == "password" || k == "pass" => format!("{k}=***"),
-            _ => p.to_string(),
-        })
-        .collect();
-    format!("{base}?{}", pairs.join("&"))
-}
-
-/// Escapes the glob characters of SCAN MATCH, so a prefix matches only itself.
-pub fn escape_glob(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len() + 2);
-    for ch in prefix.chars() {
-        if matches!(ch, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(ch);
-    }
-    out
-}
-
-pub struct Conn {
-    con: redis::Connection,
-    address: String,
-}
-
-impl Conn {
-    pub fn address(&self) -> &str {
-        &self.address
-    }
-
-    fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd, name: &str) -> Result<T> {
-        cmd.query(&mut self.con)
-            .map_err(|e| anyhow::anyhow!("Redis at {} answered {name} with: {e}", self.address))
-    }
-
-    pub fn ping(&mut self) -> Result<()> {
-        self.query::<String>(&redis::cmd("PING"), "PING")
-            .map(|_| ())
-    }
-
-    pub fn select(&mut self, db: u32) -> Result<()> {
-        self.query::<()>(redis::cmd("SELECT").arg(db), "SELECT")
-    }
-
-    pub fn dbsize(&mut self) -> Result<i64> {
-        self.query(&redis::cmd("DBSIZE"), "DBSIZE")
-    }
-
-    pub fn flush_async(&mut self) -> Result<()> {
-        self.query::<()>(redis::cmd("FLUSHDB").arg("ASYNC"), "FLUSHDB")
-    }
-
-    /// Deletes every key that starts with `prefix`, walking the keyspace with SCAN and
-    /// freeing keys with UNLINK in small batches, so other clients never wait long. Returns
-    /// how many keys were deleted.
-    pub fn delete_prefix(&mut self, prefix: &str) -> Result<u64> {
-        if prefix.is_empty() {
-            bail!("refusing to delete Redis keys with an empty prefix: it would match every key");
-        }
-        let pattern = format!("{}*", escape_glob(prefix));
-        let mut cursor = "0".to_string();
-        let mut deleted = 0u64;
-        loop {
-            let (next, keys): (String, Vec<Vec<u8>>) = self.query(
-                redis::cmd("SCAN")
-                    .arg(&cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(SCAN_COUNT),
-                "SCAN",
-            )?;
-            // The pattern is escaped, so this only guards against a server that matched loosely.
-            let keys: Vec<Vec<u8>> = keys
-                .into_iter()
-                .filter(|k| k.starts_with(prefix.as_bytes()))
-                .collect();
-            for batch in keys.chunks(UNLINK_BATCH) {
-                let n: u64 = self.query(redis::cmd("UNLINK").arg(batch), "UNLINK")?;
-                deleted += n;
-            }
-            if next == "0" {
-                return Ok(deleted);
-            }
-            cursor = next;
-        }
     }
 }
 
