@@ -13,6 +13,7 @@ use crate::txn::Txn;
 
 pub mod approvals;
 pub mod copy;
+mod patterns;
 pub mod progress;
 pub mod run;
 
