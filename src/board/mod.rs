@@ -9,6 +9,7 @@ pub mod json;
 pub mod table;
 pub mod watch;
 
+mod cells;
 mod fit;
 mod layout;
 
