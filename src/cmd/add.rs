@@ -32,17 +32,7 @@ pub fn run(args: &Add) -> Result<()> {
     if let Some(e) = setup_failed {
         return Err(kept_after_failure(&created, e));
     }
-    if !args.command.is_empty() {
-        let env = ctx.slot_env(&created);
-        return crate::context::run_child(&created.path, &args.command, &env);
-    }
-    // With shell integration, the user's shell moves into the slot at its next prompt.
-    if !args.no_cd
-        && let Err(e) = crate::shell::send_cd(&created.path)
-    {
-        eprintln!("git-agent: warning: could not move the shell into the slot: {e:#}");
-    }
-    Ok(())
+    enter(&ctx, &created, args)
 }
 
 /// Goes to an existing slot as `add` goes to a new one: its path (or JSON) on stdout, the
@@ -53,8 +43,14 @@ fn go(ctx: &Ctx, slot: Slot, args: &Add) -> Result<()> {
         slot.name, slot.branch
     );
     report(&slot, args.json, false)?;
+    enter(ctx, &slot, args)
+}
+
+/// After `add` made the slot or found it: CMD run in it, else (with shell integration) the
+/// user's shell moved into it at its next prompt.
+fn enter(ctx: &Ctx, slot: &Slot, args: &Add) -> Result<()> {
     if !args.command.is_empty() {
-        let env = ctx.slot_env(&slot);
+        let env = ctx.slot_env(slot);
         return crate::context::run_child(&slot.path, &args.command, &env);
     }
     if !args.no_cd
