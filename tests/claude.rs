@@ -220,17 +220,7 @@ fn worktree_remove_keeps_rms_safety() {
     );
     // A worktree that is not a slot is left alone.
     let other = env.root().join("by-hand");
-    env.git(
-        &repo,
-        &[
-            "worktree",
-            "add",
-            "-q",
-            "-b",
-            "hand",
-            other.to_str().unwrap(),
-        ],
-    );
+    env.worktree_add(&repo, "hand", &other);
     let ran = hook(
         &env,
         &repo,

@@ -220,17 +220,7 @@ fn candidates_for_commands_slots_and_branches() {
     // add: what it takes. Slots (it goes there) and branches not checked out elsewhere; not
     // `main`, checked out in the main worktree, nor a branch another tool's worktree has.
     let claude = repo.join(".claude/worktrees/other");
-    env.git(
-        &repo,
-        &[
-            "worktree",
-            "add",
-            "-q",
-            "-b",
-            "worktree-other",
-            claude.to_str().unwrap(),
-        ],
-    );
+    env.worktree_add(&repo, "worktree-other", &claude);
     let branches = candidates(&env, &repo, &["add", ""]);
     assert!(
         !branches

@@ -227,29 +227,9 @@ fn ls_matches_the_contract() {
     // Worktrees that are not slots: one by plain `git worktree add`, one where Claude Code
     // puts its own, and one on a detached HEAD.
     let plain = env.root().join("plain-wt");
-    env.git(
-        &repo,
-        &[
-            "worktree",
-            "add",
-            "-q",
-            "-b",
-            "plain",
-            plain.to_str().unwrap(),
-        ],
-    );
+    env.worktree_add(&repo, "plain", &plain);
     let claude = repo.join(".claude/worktrees/fix-bug");
-    env.git(
-        &repo,
-        &[
-            "worktree",
-            "add",
-            "-q",
-            "-b",
-            "worktree-fix-bug",
-            claude.to_str().unwrap(),
-        ],
-    );
+    env.worktree_add(&repo, "worktree-fix-bug", &claude);
     let loose = env.root().join("loose");
     env.git(
         &repo,

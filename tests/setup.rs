@@ -654,17 +654,7 @@ fn adopt_makes_a_plain_worktree_a_slot_without_touching_its_files() {
     let toml = "[ports]\nPORT = 39000\n[setup]\ncopy = [\".env\"]\nrun = [\"echo \\\"$PORT\\\" > port.txt\"]\n";
     let repo = repo_with(&env, toml, &[(".env", "SECRET=1\n")], &[]);
     let wt = env.root().join("hand-made");
-    env.git(
-        &repo,
-        &[
-            "worktree",
-            "add",
-            "-q",
-            "-b",
-            "by-hand",
-            wt.to_str().unwrap(),
-        ],
-    );
+    env.worktree_add(&repo, "by-hand", &wt);
     std::fs::write(wt.join("work.txt"), "uncommitted work\n").unwrap();
     std::fs::write(wt.join("README"), "changed by the user\n").unwrap();
     std::fs::write(wt.join(".env.local"), "MINE=1\n").unwrap();

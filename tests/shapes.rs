@@ -66,17 +66,7 @@ fn every_command(env: &Env, dir: &Path, expected: &Path) {
 
     // A worktree made by hand is listed, and adopted.
     let hand = expected.parent().unwrap().join("by-hand");
-    env.git(
-        dir,
-        &[
-            "worktree",
-            "add",
-            "-q",
-            "-b",
-            "hand",
-            hand.to_str().unwrap(),
-        ],
-    );
+    env.worktree_add(dir, "hand", &hand);
     let rows = env.json(dir, &["ls", "--json"]);
     assert!(
         rows.as_array()

@@ -15,17 +15,7 @@ fn slot_dir(env: &Env, repo: &str, slot: &str) -> PathBuf {
 /// `.claude/worktrees/NAME` on branch `worktree-NAME`, as Claude Code makes it.
 fn claude_worktree(env: &Env, repo: &Path, name: &str) -> PathBuf {
     let path = repo.join(".claude/worktrees").join(name);
-    env.git(
-        repo,
-        &[
-            "worktree",
-            "add",
-            "-q",
-            "-b",
-            &format!("worktree-{name}"),
-            path.to_str().unwrap(),
-        ],
-    );
+    env.worktree_add(repo, &format!("worktree-{name}"), &path);
     path
 }
 
@@ -36,17 +26,7 @@ fn other_tools_worktrees_are_on_the_board_with_the_adopt_hint() {
     env.ok(&repo, &["add", "feat", "--no-cd"]);
     let claude = claude_worktree(&env, &repo, "fix-bug");
     let plain = env.root().join("by-hand");
-    env.git(
-        &repo,
-        &[
-            "worktree",
-            "add",
-            "-q",
-            "-b",
-            "by-hand",
-            plain.to_str().unwrap(),
-        ],
-    );
+    env.worktree_add(&repo, "by-hand", &plain);
 
     // ls: the slot, then both others, each with what made it and how to adopt it.
     let board = env.ok(&repo, &["ls"]);

@@ -144,6 +144,22 @@ impl Env {
         text(&out.stdout)
     }
 
+    /// A worktree made by hand on a new branch (`git worktree add -q -b BRANCH PATH`), as
+    /// plain git and other tools make them.
+    pub fn worktree_add(&self, repo: &Path, branch: &str, path: &Path) {
+        self.git(
+            repo,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                branch,
+                path.to_str().unwrap(),
+            ],
+        );
+    }
+
     /// A new repository `name` with one commit on `main`.
     pub fn repo(&self, name: &str) -> PathBuf {
         let dir = self.root().join(name);
