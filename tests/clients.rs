@@ -343,3 +343,39 @@ fn sqlx_opens_the_default_url_and_diesel_a_plain_path_each_slot_its_own_file() {
     let file = slot_dir(&env, &dir, "feature-diesel").join(".git-agent/db.sqlite3");
     assert_eq!(sqlite(&file, "select x from probe"), "9");
 }
+
+#[test]
+fn a_repository_path_with_hash_question_mark_and_percent_still_opens_the_slots_file() {
+    let readers = Readers::get();
+    let probe = readers.sqlite_probe().display().to_string();
+    let env = Env::new();
+    // '#' and '?' would end a URL's path; '%' starts an escape.
+    let dir = env.repo("app #2?v=1 100%");
+    let out = env.run(&dir, &["add", "feature/odd"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        !err.contains("warning"),
+        "the default URL needs no warning: {err}"
+    );
+    let file = slot_dir(&env, &dir, "feature-odd").join(".git-agent/db.sqlite3");
+    let script = "import os, sqlalchemy as sa, dj_database_url\n\
+                  url = os.environ['DATABASE_URL']\n\
+                  e = sa.create_engine(url)\n\
+                  with e.begin() as c:\n    c.execute(sa.text('create table t (x integer)'))\n\
+                  print(e.url.database)\nprint(dj_database_url.parse(url)['NAME'])\n";
+    let out = exec(
+        &env,
+        &readers,
+        &dir,
+        "feature-odd",
+        &["python", "-c", script],
+    );
+    let want = file.display().to_string();
+    assert_eq!(out.lines().collect::<Vec<_>>(), [&want, &want], "{out}");
+    assert_eq!(
+        exec(&env, &readers, &dir, "feature-odd", &[&probe, "sqlx", "4"]).trim(),
+        "1"
+    );
+    assert_eq!(sqlite(&file, "select x from probe"), "4");
+}

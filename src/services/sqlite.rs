@@ -73,9 +73,18 @@ pub fn plan(cfg: &DatabaseConfig, ctx: &Context) -> Result<Plan> {
         None => DEFAULT_URL.to_string(),
     };
     let mut vars = ctx.vars.clone();
-    vars.set("db_file", path.to_string_lossy());
+    let file = path.to_string_lossy();
+    // The default URL is one: '#', '?' and '%' in the path are written as URL escapes, which
+    // dj-database-url, SQLAlchemy and sqlx all decode back (raw, the first two end the path).
+    // A template's `{db_file}` stays the plain path, as Diesel and `file:` readers want it.
+    let default = template == DEFAULT_URL;
+    if default {
+        vars.set("db_file", url_escaped(&file));
+    } else {
+        vars.set("db_file", file.clone());
+    }
     let url = vars.render(&template, "database.url")?;
-    if path.to_string_lossy().contains(['#', '?', '%']) {
+    if !default && file.contains(['#', '?', '%']) {
         eprintln!(
             "git-agent: warning: the slot's SQLite file {} has '#', '?' or '%' in its path, which URL readers \
              (dj-database-url, SQLAlchemy) cut off or decode; DATABASE_URL may open another file",
@@ -83,6 +92,13 @@ pub fn plan(cfg: &DatabaseConfig, ctx: &Context) -> Result<Plan> {
         );
     }
     Ok(Plan { path, seed, url })
+}
+
+/// A path with the characters that end or escape a URL's path written as escapes.
+fn url_escaped(path: &str) -> String {
+    path.replace('%', "%25")
+        .replace('#', "%23")
+        .replace('?', "%3F")
 }
 
 /// Whether the slot's `prisma/schema.prisma` declares a datasource with the sqlite provider.
