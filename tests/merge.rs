@@ -838,4 +838,31 @@ fn a_file_a_hook_makes_during_the_rebase_is_kept_as_rm_would() {
     );
     assert!(a.join("generated-by-hook.txt").exists());
     assert_eq!(c.slots(), ["a"]);
+    // The same with the hook where core.hooksPath says (relative to the worktree).
+    std::fs::remove_file(&hook).unwrap();
+    c.git(&c.repo, &["config", "core.hooksPath", ".hooks"]);
+    let b = c.add("b");
+    std::fs::create_dir_all(b.join(".hooks")).unwrap();
+    std::fs::write(
+        b.join(".hooks/post-checkout"),
+        "#!/bin/sh
+echo made > generated-by-hook.txt
+",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        b.join(".hooks/post-checkout"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let exclude = c.repo.join(".git/info/exclude");
+    let mut excluded = std::fs::read_to_string(&exclude).unwrap();
+    excluded.push_str(".hooks/\n");
+    std::fs::write(&exclude, excluded).unwrap();
+    c.commit(&b, "b.txt", "b\n", "b one");
+    c.commit(&c.repo, "n.txt", "n\n", "main moves again");
+    let out = c.merge(&c.repo, &["b", "--no-test"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(b.join("generated-by-hook.txt").exists(), "{stderr}");
 }

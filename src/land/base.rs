@@ -215,15 +215,7 @@ fn expendable_in_the_way(dir: &Path, files: &[(String, bool)]) -> Vec<String> {
 pub fn post_merge(repo: &Repo, moved: &Moved) {
     let Moved::Worktree(dir) = moved else { return };
     // No process when there is no hook to run (`git hook run` would find none either).
-    let hooks = repo
-        .gix
-        .config_snapshot()
-        .trusted_path("core.hooksPath")
-        .ok()
-        .flatten()
-        .map(|p| dir.join(p))
-        .unwrap_or_else(|| repo.common_dir.join("hooks"));
-    if !hooks.join("post-merge").exists() {
+    if !hooks_dir(repo, dir).join("post-merge").exists() {
         return;
     }
     let mut cmd = git::git_in(dir);
@@ -242,6 +234,18 @@ pub fn post_merge(repo: &Repo, moved: &Moved) {
         ),
         Err(e) => eprintln!("git-agent: warning: could not run the post-merge hook: {e:#}"),
     }
+}
+
+/// Where git looks for the hooks it runs in the worktree `dir`: `core.hooksPath` (relative to
+/// the worktree), else the repository's `hooks` directory. Read in-process.
+pub fn hooks_dir(repo: &Repo, dir: &Path) -> PathBuf {
+    repo.gix
+        .config_snapshot()
+        .trusted_path("core.hooksPath")
+        .ok()
+        .flatten()
+        .map(|p| dir.join(p))
+        .unwrap_or_else(|| repo.common_dir.join("hooks"))
 }
 
 /// The ref a worktree's HEAD points at (`refs/heads/main`), `None` when detached.

@@ -272,13 +272,7 @@ fn rebase_may_have_changed_status(
     if ignores_changed {
         return true;
     }
-    // Where git looks for hooks in the slot (core.hooksPath included), as git says.
-    let mut cmd = git::git_in(dir);
-    cmd.args(["rev-parse", "--path-format=absolute", "--git-path", "hooks"]);
-    let Ok(hooks) = git::run(cmd) else {
-        return true;
-    };
-    let hooks = PathBuf::from(hooks.trim());
+    let hooks = base::hooks_dir(repo, dir);
     // The hooks `git rebase` runs.
     [
         "pre-rebase",
