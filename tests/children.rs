@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harden::{diff, only_lock_files, signal_group, snapshot};
+use harden::{diff, signal_group, snapshot_of_app};
 use support::{Env, text};
 
 const SIGNALS: &[&str] = &["INT", "TERM", "KILL"];
@@ -56,16 +56,7 @@ impl Fixture {
     }
 
     fn snapshot(&self) -> BTreeMap<String, String> {
-        let mut snap = snapshot(&self.env.root(), &|rel| {
-            only_lock_files(rel) || rel.starts_with("mark-")
-        });
-        for dir in ["app/.git/agent/slots", "app/.git/agent"] {
-            let prefix = format!("{dir}/");
-            if !snap.keys().any(|k| k.starts_with(&prefix)) {
-                snap.remove(dir);
-            }
-        }
-        snap
+        snapshot_of_app(&self.env.root(), "mark-")
     }
 
     fn mark(&self, name: &str) -> PathBuf {

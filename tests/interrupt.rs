@@ -15,7 +15,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use harden::{Paused, diff, only_lock_files, snapshot};
+use harden::{Paused, diff, snapshot_of_app};
 use support::Env;
 
 /// Steps of `add`, in order, for a repository with the default template.
@@ -107,16 +107,7 @@ impl Fixture {
     /// Everything under the temp dir but lock files and git-agent's own empty per-repository
     /// directories (`.git/agent`, `.git/agent/slots`), which hold nothing once empty.
     fn snapshot(&self) -> BTreeMap<String, String> {
-        let mut snap = snapshot(&self.env.root(), &|rel| {
-            only_lock_files(rel) || rel.starts_with("pause-")
-        });
-        for dir in ["app/.git/agent/slots", "app/.git/agent"] {
-            let prefix = format!("{dir}/");
-            if !snap.keys().any(|k| k.starts_with(&prefix)) {
-                snap.remove(dir);
-            }
-        }
-        snap
+        snapshot_of_app(&self.env.root(), "pause-")
     }
 
     fn assert_unchanged(&self, before: &BTreeMap<String, String>, what: &str) {

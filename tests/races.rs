@@ -13,7 +13,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use harden::{Paused, diff, only_lock_files, snapshot};
+use harden::{Paused, diff, snapshot_of_app};
 use support::Env;
 
 /// A repository `app` where the slots under test are made, and `other`, whose slot (and
@@ -34,16 +34,7 @@ fn case() -> Case {
 
 impl Case {
     fn snapshot(&self) -> BTreeMap<String, String> {
-        let mut snap = snapshot(&self.env.root(), &|rel| {
-            only_lock_files(rel) || rel.starts_with("pause-")
-        });
-        for dir in ["app/.git/agent/slots", "app/.git/agent"] {
-            let prefix = format!("{dir}/");
-            if !snap.keys().any(|k| k.starts_with(&prefix)) {
-                snap.remove(dir);
-            }
-        }
-        snap
+        snapshot_of_app(&self.env.root(), "pause-")
     }
 
     fn unchanged(&self, before: &BTreeMap<String, String>, what: &str) {

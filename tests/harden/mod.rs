@@ -64,6 +64,21 @@ fn fnv(bytes: &[u8]) -> u64 {
     hash
 }
 
+/// The snapshot the hardening tests compare: everything under `root` but lock files, the
+/// test's own marker files (names starting with `marker`), and the `app` repository's
+/// `.git/agent` and `.git/agent/slots` once empty: git-agent's own directories, which hold
+/// nothing then.
+pub fn snapshot_of_app(root: &Path, marker: &str) -> BTreeMap<String, String> {
+    let mut snap = snapshot(root, &|rel| only_lock_files(rel) || rel.starts_with(marker));
+    for dir in ["app/.git/agent/slots", "app/.git/agent"] {
+        let prefix = format!("{dir}/");
+        if !snap.keys().any(|k| k.starts_with(&prefix)) {
+            snap.remove(dir);
+        }
+    }
+    snap
+}
+
 /// Lock files: git-agent creates them once and keeps them (an flock needs a file); they hold
 /// no data. Everything else must match.
 pub fn only_lock_files(rel: &str) -> bool {
