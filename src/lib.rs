@@ -33,6 +33,7 @@ pub mod slot;
 pub mod slot_lock;
 pub mod slot_worktree;
 pub mod slotenv;
+pub mod submodules;
 pub mod teardown;
 pub mod template;
 pub mod txn;

@@ -347,3 +347,46 @@ fn an_unfetched_remote_branch_says_to_fetch() {
     let slot = env.json(&clone, &["add", "origin/later", "--json", "--no-cd"]);
     assert_eq!(slot["branch"], "later");
 }
+
+#[test]
+fn a_slot_of_a_superproject_says_its_submodules_are_empty_and_the_setup_command_fills_them() {
+    let env = Env::new();
+    let src = env.repo("lib");
+    let sup = env.repo("app");
+    env.git(
+        &sup,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            src.to_str().unwrap(),
+            "vendor/lib",
+        ],
+    );
+    env.git(&sup, &["commit", "-q", "-m", "add lib"]);
+    let out = env.run(&sup, &["add", "one", "--no-cd"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let slot = PathBuf::from(text(&out.stdout).trim());
+    assert!(
+        err.contains("submodules empty in a new worktree (vendor/lib)")
+            && err.contains("git submodule update --init --recursive"),
+        "{err}"
+    );
+    // The command the note gives, as a setup command: the slot gets the submodule's files.
+    env.commit(
+        &sup,
+        ".git-agent.toml",
+        "[setup]\nrun = [\"git -c protocol.file.allow=always submodule update --init --recursive\"]\n",
+    );
+    env.ok(&sup, &["approve"]);
+    let out = env.run(&sup, &["add", "two", "--no-cd"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("submodules empty"), "{err}");
+    let two = PathBuf::from(text(&out.stdout).trim());
+    assert!(two.join("vendor/lib/README").is_file());
+    assert!(!slot.join("vendor/lib/README").exists());
+}

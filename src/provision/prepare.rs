@@ -79,6 +79,16 @@ pub fn prepare(
     write_env_file(&slot, &env, txn)?;
     slot.env = env;
 
+    let empty = crate::submodules::left_empty(&repo.main_worktree, &slot.path);
+    if !empty.is_empty() && !setup.run.iter().any(|c| c.contains("submodule")) {
+        eprintln!(
+            "git-agent: note: git leaves submodules empty in a new worktree ({}): \
+             `git submodule update --init --recursive` in the slot fills them; under [setup] run in \
+             .git-agent.toml every new slot gets it",
+            empty.join(", ")
+        );
+    }
+
     txn.step("setup")?;
     let mut failed = None;
     if !setup.run.is_empty() {
