@@ -756,16 +756,26 @@ fn no_process_at_unchanged_prompt_fish() {
     no_process_at_unchanged_prompt(Kind::Fish);
 }
 
-/// The records `git-agent hook-env DIR` prints, as (op, name, value).
+/// The records `git-agent hook-env -- DIR` prints, as (op, name, value): the hook's own call,
+/// which skips the command-line parser, and the same as `hook-env DIR` through it.
 fn hook_env(
     env: &Env,
     dir: &Path,
     vars: &[(&str, &str)],
 ) -> (Vec<(String, String, Option<String>)>, String) {
-    let mut cmd = env.cmd(dir);
-    cmd.arg("hook-env").arg(dir).envs(vars.iter().copied());
-    let out = cmd.output().unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        let mut cmd = env.cmd(dir);
+        cmd.args(args).envs(vars.iter().copied());
+        cmd.output().unwrap()
+    };
+    let out = run(&["hook-env".as_ref(), "--".as_ref(), dir.as_os_str()]);
+    let parsed = run(&["hook-env".as_ref(), dir.as_os_str()]);
     assert!(out.status.success(), "hook-env: {}", text(&out.stderr));
+    assert_eq!(
+        (&out.stdout, text(&out.stderr)),
+        (&parsed.stdout, text(&parsed.stderr)),
+        "the hook's call and the parsed one differ"
+    );
     let fields: Vec<String> = out
         .stdout
         .split(|b| *b == 0)
