@@ -866,3 +866,47 @@ echo made > generated-by-hook.txt
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(b.join("generated-by-hook.txt").exists(), "{stderr}");
 }
+
+#[test]
+fn gits_background_upkeep_after_the_last_commit_is_waited_for() {
+    // `git commit` starts `git maintenance run --auto --detach` in the worktree, and it
+    // outlives the commit; here a `pre-auto-gc` hook holds it there a few seconds.
+    let c = case("");
+    let a = c.add("a");
+    let started = c.out("upkeep-started");
+    let hook = c.repo.join(".git/hooks/pre-auto-gc");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\n[ -e '{0}' ] && exit 1\ntouch '{0}'\nsleep 3\nexit 1\n",
+            started.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Enough loose objects (these 600 put three in objects/17) for gc.auto = 1 to want a gc.
+    c.git(&c.repo, &["config", "gc.auto", "1"]);
+    std::fs::create_dir_all(a.join("many")).unwrap();
+    for i in 0..600 {
+        std::fs::write(a.join(format!("many/{i}")), format!("object {i}\n")).unwrap();
+    }
+    c.git(&a, &["add", "many"]);
+    c.git(&a, &["commit", "-q", "-m", "a: many files"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "git maintenance did not run the hook"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let stderr = c.merge_ok(&["a"]);
+    assert!(
+        !stderr.contains("still run")
+            && stderr.contains("waiting for git's background maintenance"),
+        "{stderr}"
+    );
+    assert_eq!(c.log("main")[0], "a: many files");
+    assert!(!a.exists());
+}

@@ -28,6 +28,7 @@ pub fn clear_slot(slots: &[(&str, &Path)], kill: bool, force: bool) -> Result<()
         );
         return Ok(());
     };
+    let found = without_finished_upkeep(found)?;
     let running: Vec<(&str, &Path, Vec<Proc>)> = slots
         .iter()
         .zip(found)
@@ -93,26 +94,96 @@ pub(super) fn live_in_each(roots: &[PathBuf]) -> Option<Vec<Vec<Proc>>> {
     Some(groups)
 }
 
-/// Stops `procs`: SIGTERM, up to a few seconds for them to exit, then SIGKILL for the rest.
-/// Says on stderr what happened to each; fails if one survives (or on Ctrl-C, before the
-/// caller has removed anything).
-pub fn stop(procs: &[Proc]) -> Result<()> {
-    let mut system = System::new();
+/// How long git's own background upkeep in a slot is waited for before it counts as a process
+/// still running there.
+const UPKEEP_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether `p` is git's background upkeep: `git commit`, `git rebase` and `git merge` start
+/// `git maintenance run --auto --detach` (or `git gc --auto`) detached, in the worktree they
+/// ran in, and it outlives them by a moment even when there is nothing to do. A `git agent
+/// merge` or `rm` right after an agent's last commit would otherwise find it and refuse.
+fn is_git_upkeep(p: &Proc) -> bool {
+    let mut words = p.command.split_whitespace();
+    let program = words.next().unwrap_or("");
+    let program = program.rsplit('/').next().unwrap_or(program);
+    let rest: Vec<&str> = words.collect();
+    program == "git"
+        && matches!(rest.first().copied(), Some("maintenance" | "gc"))
+        && rest.contains(&"--auto")
+}
+
+/// `found` with git's background upkeep (and what it runs, such as a `pre-auto-gc` hook) left
+/// out once it has finished, waited for (up to [`UPKEEP_WAIT`]); what is still running after
+/// that is kept, to be listed.
+fn without_finished_upkeep(mut found: Vec<Vec<Proc>>) -> Result<Vec<Vec<Proc>>> {
+    let all: Vec<&Proc> = found.iter().flatten().collect();
+    let mut pids: Vec<u32> = all
+        .iter()
+        .filter(|p| is_git_upkeep(p))
+        .map(|p| p.pid)
+        .collect();
+    if pids.is_empty() {
+        return Ok(found);
+    }
+    loop {
+        let more: Vec<u32> = all
+            .iter()
+            .filter(|p| !pids.contains(&p.pid) && p.parent.is_some_and(|q| pids.contains(&q)))
+            .map(|p| p.pid)
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        pids.extend(more);
+    }
+    let upkeep: Vec<Proc> = all
+        .into_iter()
+        .filter(|p| pids.contains(&p.pid))
+        .cloned()
+        .collect();
+    let (mut system, refresh, alive) = watcher(&upkeep);
+    refresh(&mut system);
+    if upkeep.iter().any(|p| alive(&system, p)) {
+        eprintln!(
+            "git-agent: waiting for git's background maintenance (started by a git command in the slot) to finish, up to {} s",
+            UPKEEP_WAIT.as_secs()
+        );
+    }
+    let left = wait_for_exit(&mut system, &upkeep, UPKEEP_WAIT, &refresh, &alive)?;
+    for group in &mut found {
+        group.retain(|p| !pids.contains(&p.pid) || left.iter().any(|l| l.pid == p.pid));
+    }
+    Ok(found)
+}
+
+type Refresh = Box<dyn Fn(&mut System)>;
+type Alive = fn(&System, &Proc) -> bool;
+
+/// A view of just `procs`, how to read them again, and whether one is still the process
+/// that was listed (not a new one that got its pid).
+fn watcher(procs: &[Proc]) -> (System, Refresh, Alive) {
     let pids: Vec<Pid> = procs.iter().map(|p| Pid::from_u32(p.pid)).collect();
-    let refresh = |system: &mut System| {
+    let refresh = move |system: &mut System| {
         system.refresh_processes_specifics(
             ProcessesToUpdate::Some(&pids),
             true,
             ProcessRefreshKind::nothing().without_tasks(),
         );
     };
-    refresh(&mut system);
-    // The same process as listed, not a new one that got its pid.
     let alive = |system: &System, p: &Proc| {
         system.process(Pid::from_u32(p.pid)).is_some_and(|q| {
             q.start_time() == p.started && q.exists() && q.status() != ProcessStatus::Zombie
         })
     };
+    (System::new(), Box::new(refresh), alive)
+}
+
+/// Stops `procs`: SIGTERM, up to a few seconds for them to exit, then SIGKILL for the rest.
+/// Says on stderr what happened to each; fails if one survives (or on Ctrl-C, before the
+/// caller has removed anything).
+pub fn stop(procs: &[Proc]) -> Result<()> {
+    let (mut system, refresh, alive) = watcher(procs);
+    refresh(&mut system);
     for p in procs.iter().filter(|p| alive(&system, p)) {
         if let Some(process) = system.process(Pid::from_u32(p.pid)) {
             process.kill_with(Signal::Term);
