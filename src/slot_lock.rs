@@ -20,8 +20,9 @@
 //! txn.on_undo(...); ...act...                              // the undo copes with a half-done act
 //! ```
 //!
-//! The file exists only while a command holds the lock, or after a killed one: the holder
-//! deletes it as it lets go, and whoever takes the lock checks that the file it locked is
+//! The file exists only while a command holds the lock, or after a killed one (`prune`
+//! deletes those of slots without a record, [`sweep_orphans`]): the holder deletes it as it
+//! lets go, and whoever takes the lock checks that the file it locked is
 //! still the one at that path (an older holder may have deleted it in between).
 
 use std::fs::{File, OpenOptions, TryLockError};
@@ -111,6 +112,34 @@ impl SlotLock {
             Err(TryLockError::Error(_)) => None,
         }
     }
+}
+
+/// Deletes the lock files that killed commands left for slots that have no record (killed
+/// after choosing a name and before recording it, or after forgetting the slot and before
+/// letting go): taking each lock proves nobody holds it, and letting go deletes the file.
+/// Returns how many went. A lock someone holds is left to them.
+pub fn sweep_orphans(common: &Path) -> Result<usize> {
+    let entries = match std::fs::read_dir(slots_dir(common)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).context("could not list the slot records"),
+    };
+    let mut swept = 0;
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(name) = file.to_str().and_then(|f| f.strip_suffix(".lock")) else {
+            continue;
+        };
+        if crate::slot::exists(common, name) {
+            continue;
+        }
+        // Letting go deletes the file; a record made meanwhile by a command that then died
+        // is finished by `prune` as any other.
+        if SlotLock::try_acquire(common, name, "prune")?.is_some() {
+            swept += 1;
+        }
+    }
+    Ok(swept)
 }
 
 impl Drop for SlotLock {

@@ -185,6 +185,10 @@ pub fn prune(repo: &Repo, dry_run: bool) -> Result<Pruned> {
         }
     }
     let leases_dropped = drop_orphan_leases(dry_run)?;
+    if !dry_run {
+        // git-agent's own bookkeeping, nothing of the user's: not worth a line.
+        crate::slot_lock::sweep_orphans(&repo.common_dir)?;
+    }
     Ok(Pruned {
         acted: actions > 0,
         forgotten,

@@ -273,3 +273,31 @@ fn a_branch_checked_out_again_by_hand_is_kept_by_rm_and_prune() {
     );
     assert!(harden::leases(&env).is_empty());
 }
+
+#[test]
+fn a_lock_file_left_by_a_command_killed_before_or_after_the_record_is_swept_by_prune() {
+    let env = Env::new();
+    let repo = env.repo("app");
+    let lock = |name: &str| harden::common_dir(&repo).join(format!("agent/slots/{name}.lock"));
+    env.ok(&repo, &["add", "gone"]);
+    // Killed with the slot's lock held: after choosing the name (nothing recorded yet), and
+    // after forgetting the slot (the record gone).
+    let killed = [
+        ("new", vec!["add", "new"], "named"),
+        ("gone", vec!["rm", "gone"], "released"),
+    ];
+    for (name, args, at) in &killed {
+        let finished = harden::Paused::start(&env, &repo, args, at, &[]).signal("KILL");
+        assert_eq!(finished.status.code(), None, "{name}: killed");
+        assert!(lock(name).exists(), "{name}: the kill leaves the lock file");
+    }
+    let out = env.run(&repo, &["prune"]);
+    assert!(out.status.success(), "{}", support::text(&out.stderr));
+    for (name, _, _) in &killed {
+        assert!(!lock(name).exists(), "{name}: prune deletes it");
+    }
+    // Nothing else was left: the names are free again.
+    env.ok(&repo, &["add", "new"]);
+    env.ok(&repo, &["add", "gone"]);
+    harden::assert_consistent(&env, &[&repo]);
+}

@@ -43,6 +43,8 @@ pub fn lease(
         let mut locked = registry::Locked::acquire()?;
         branch_is_free(&common, new.branch)?;
         let (name, lock) = choose_name(&common, new.name, new.branch, &locked.registry)?;
+        // The name's lock is held and nothing recorded yet: a kill here leaves the lock file.
+        crate::txn::checkpoint("named");
         let path = path_for(&name)?;
         if locked.registry.find_root(&path).is_some() {
             bail!("{} is already a slot's directory", path.display());

@@ -82,6 +82,8 @@ pub fn remove(ctx: &Ctx, plan: Plan, args: &Rm) -> Result<Vec<String>> {
     }
     steps.step("release")?;
     crate::provision::release_lease(common, &slot.name)?;
+    // The record is gone and the lock still held: a kill here leaves only the lock file.
+    crate::txn::checkpoint("released");
     steps.commit();
     eprintln!(
         "git-agent: removed slot {} ({})",
