@@ -1,52 +1,19 @@
 //! `git agent merge [SLOT]`: lands a slot's branch on its base, then removes the slot. The
-//! plan, the transaction and the base update live in `land`; this file wires them to the
-//! command line, the slot's environment and `rm`'s removal.
+//! whole sequence lives in `land::command`; this file turns the command line into its request
+//! and prints the result.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use anyhow::{Context, Result};
-use serde_json::json;
+use anyhow::Result;
 
 use crate::cli::Merge;
 use crate::context::Ctx;
-use crate::land::base::{self, Moved, short};
-use crate::land::landing::{self, Envs, Landed};
-use crate::land::merge::{self, Plan, Request, Strategy};
-use crate::slot::{self, Slot};
-use crate::slot_lock::SlotLock;
+use crate::land::command::{self, Options, Outcome};
+use crate::land::merge::{Request, Strategy};
+use crate::land::show;
 use crate::{output, txn};
 
 pub fn run(args: &Merge) -> Result<()> {
     txn::install_handler();
     let ctx = Ctx::load()?;
-    // A damaged registry would stop the removal at its last step, after the landing.
-    crate::registry::load()?;
-    let found = ctx.slot_or_here(args.slot.as_deref(), "merge")?;
-    let common = &ctx.repo.common_dir;
-    // The slot's lock for the whole merge, removal included: no `rm`, `prune` or other
-    // `merge` of it meanwhile (busy, exit 4). A dry run changes nothing and takes none.
-    let lock = match args.dry_run {
-        true => None,
-        false => Some(SlotLock::acquire(common, &found.name, "merge")?),
-    };
-    let slot = match lock {
-        Some(_) => slot::load(common, &found.name)?,
-        None => found,
-    };
-    if let (Some(stopped), Some(_)) = (&slot.merging, &lock) {
-        // The lock was free, so the merge that wrote this was killed.
-        eprintln!(
-            "git-agent: warning: an earlier `git agent merge` of slot {} into {} was stopped at step {}{}",
-            slot.name,
-            stopped.into,
-            slot.step.as_deref().unwrap_or("?"),
-            if matches!(slot.step.as_deref(), Some("land" | "after")) {
-                "; if it landed, its [merge] after commands may not have run to the end: check them"
-            } else {
-                ""
-            }
-        );
-    }
     let strategy = if args.rebase {
         Strategy::Rebase
     } else if args.no_ff {
@@ -62,163 +29,21 @@ pub fn run(args: &Merge) -> Result<()> {
         yes: args.yes,
         dry_run: args.dry_run,
     };
-    let plan = merge::plan(&ctx.repo, &ctx.config, slot, &request)?;
-    if args.dry_run {
-        if args.json {
-            let mut value = plan.json();
-            if let Some(object) = value.as_object_mut() {
-                object.insert("dry_run".into(), json!(true));
-                object.insert("keep".into(), json!(args.keep));
-            }
-            return output::print_json(&value);
-        }
-        return output::print(&plan.describe(args.keep));
-    }
-    // Nothing may run in the slot while its files are rebased under it, nor be cut off when it
-    // goes; `--kill` stops what does. (Not looked for while the plan runs git in the slot: that
-    // git would be found.)
-    crate::procs::clear_slot(&[(&plan.slot.name, &plan.slot.path)], args.kill, false).map_err(
-        |e| match e.downcast_ref::<crate::error::Failure>() {
-            // `merge` has no --force: it does not rebase files under a running program.
-            Some(f) => crate::error::fail(
-                f.kind,
-                f.message
-                    .replace(", or --force to go ahead while they run", "")
-                    .replace("nothing was removed", "nothing was changed"),
-            ),
-            None => e,
-        },
-    )?;
-    let envs = envs(&ctx, &plan.slot);
-    let landed = landing::land(&ctx.repo, &plan, &envs)?;
-    let lock = lock.context("a merge holds the slot's lock")?;
-    // The landing stands: the record no longer says a merge is under way.
-    let mut slot = slot::load(common, &plan.slot.name)?;
-    if slot.merging.is_some() {
-        slot.merging = None;
-        slot.step = None;
-        slot::save(common, &slot)?;
-    }
-    if let Some(moved) = &landed.moved {
-        base::post_merge(&ctx.repo, moved);
-    }
-    say_landed(&plan, &landed);
-    let removed = if args.keep {
-        false
-    } else {
-        // Landed elsewhere than its base: that is where removal must find the work.
-        if slot.base != plan.into {
-            slot.base = plan.into.clone();
-            slot::save(common, &slot)?;
-        }
-        crate::removal::remove_landed(
-            &ctx,
-            slot,
-            lock,
-            args.kill,
-            (landed.tested.is_empty() && landed.slot_as_planned).then(|| plan.changes.clone()),
-        )
-        .map_err(|e| {
-            let what = match landed.new {
-                Some(new) => format!(
-                    "{} landed on {} as {}",
-                    plan.slot.branch,
-                    plan.into,
-                    short(new)
-                ),
-                None => format!("nothing needed landing on {}", plan.into),
-            };
-            e.context(format!(
-                "{what}, but slot {} could not be removed; `git agent rm {}` finishes it",
-                plan.slot.name, plan.slot.name
-            ))
-        })?;
-        true
+    let options = Options {
+        slot: args.slot.clone(),
+        keep: args.keep,
+        kill: args.kill,
     };
-    if args.json {
-        output::print_json(&result_json(&plan, &landed, removed))?;
-    }
-    Ok(())
-}
-
-/// The commands' environments: whatever a slot put into this process (through its shell
-/// hook, or `exec`) is taken out first, so a test sees exactly its own slot's variables and
-/// `[merge] after` sees the main worktree's.
-fn envs(ctx: &Ctx, slot: &Slot) -> Envs {
-    let records = crate::shell_env::outside_slots(&|n| ctx.config.allows(n));
-    let slot_env = ctx.slot_env(slot);
-    let mut unset: BTreeSet<String> = records.iter().map(|(k, _)| k.clone()).collect();
-    // Set by this slot without the hook (`git agent exec SLOT -- git agent merge`): the value
-    // gives it away.
-    for (key, value) in &slot_env {
-        if std::env::var(key).is_ok_and(|v| &v == value) {
-            unset.insert(key.clone());
+    match command::run(&ctx, &request, &options)? {
+        Outcome::Planned(plan) if args.json => {
+            output::print_json(&show::planned_json(&plan, args.keep))
         }
+        Outcome::Planned(plan) => output::print(&plan.describe(args.keep)),
+        Outcome::Landed {
+            plan,
+            landed,
+            removed,
+        } if args.json => output::print_json(&show::landed_json(&plan, &landed, removed)),
+        Outcome::Landed { .. } => Ok(()),
     }
-    for key in [
-        "GIT_AGENT_SLOT",
-        "GIT_AGENT_ROOT",
-        crate::shell_env::STATE_VAR,
-    ] {
-        unset.insert(key.to_string());
-    }
-    let after: BTreeMap<String, String> = records
-        .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k, v)))
-        .collect();
-    let mut test = after.clone();
-    test.extend(slot_env);
-    Envs {
-        unset: unset.into_iter().collect(),
-        test,
-        after,
-    }
-}
-
-fn say_landed(plan: &Plan, landed: &Landed) {
-    let slot = &plan.slot;
-    match (&landed.new, &landed.moved) {
-        (Some(new), Some(moved)) => {
-            let how = match moved {
-                Moved::Worktree(dir) => format!("fast-forward in {}", dir.display()),
-                Moved::Ref => "its ref moved; it is not checked out anywhere".to_string(),
-            };
-            eprintln!(
-                "git-agent: landed {} on {} as {} ({}, {} commit(s); {how})",
-                slot.branch,
-                plan.into,
-                short(*new),
-                plan.strategy.as_str(),
-                plan.commits.len()
-            );
-        }
-        _ => eprintln!(
-            "git-agent: {} is already integrated into {}: nothing to land",
-            slot.branch, plan.into
-        ),
-    }
-}
-
-fn result_json(plan: &Plan, landed: &Landed, removed: bool) -> serde_json::Value {
-    let mut value = plan.json();
-    if let Some(object) = value.as_object_mut() {
-        object.insert("dry_run".into(), json!(false));
-        object.insert("keep".into(), json!(!removed));
-        object.insert("landed".into(), json!(landed.new.is_some()));
-        object.insert("old".into(), json!(landed.old.to_string()));
-        object.insert("new".into(), json!(landed.new.map(|n| n.to_string())));
-        object.insert("rebased".into(), json!(landed.rebased.to_string()));
-        object.insert(
-            "moved".into(),
-            json!(landed.moved.as_ref().map(|m| match m {
-                Moved::Worktree(_) => "worktree",
-                Moved::Ref => "ref",
-            })),
-        );
-        object.insert("tested".into(), json!(landed.tested));
-        object.insert("after_ran".into(), json!(landed.after));
-        object.insert("after_skipped".into(), json!(landed.after_skipped));
-        object.insert("removed".into(), json!(removed));
-    }
-    value
 }

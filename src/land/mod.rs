@@ -5,9 +5,11 @@
 //! - Would merging it conflict, with the base or with other slots? `forecast` (in-memory
 //!   merges), `readiness` (per slot, for the board), `pairwise` and `order` (`ls --conflicts`).
 //! - The merge itself: `merge` (the plan, every refusal), `landing` (the transaction),
-//!   `base` (moving the base branch), `show` (the plan in words and JSON).
+//!   `base` (moving the base branch), `show` (the plan in words and JSON), `command` (the
+//!   whole `git agent merge`: lock, plan, landing, removal).
 
 pub mod base;
+pub mod command;
 pub mod content;
 pub mod forecast;
 pub mod integration;

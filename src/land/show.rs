@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
+use super::base::Moved;
 use super::integration::How;
+use super::landing::Landed;
 use super::merge::{Plan, Strategy};
 
 impl Plan {
@@ -113,4 +115,39 @@ impl Plan {
             "message": self.message.as_ref().filter(|_| self.integrated.is_none()),
         })
     }
+}
+
+/// `merge --json` after a landing: the plan's fields with what was done.
+pub fn landed_json(plan: &Plan, landed: &Landed, removed: bool) -> serde_json::Value {
+    let mut value = plan.json();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("dry_run".into(), json!(false));
+        object.insert("keep".into(), json!(!removed));
+        object.insert("landed".into(), json!(landed.new.is_some()));
+        object.insert("old".into(), json!(landed.old.to_string()));
+        object.insert("new".into(), json!(landed.new.map(|n| n.to_string())));
+        object.insert("rebased".into(), json!(landed.rebased.to_string()));
+        object.insert(
+            "moved".into(),
+            json!(landed.moved.as_ref().map(|m| match m {
+                Moved::Worktree(_) => "worktree",
+                Moved::Ref => "ref",
+            })),
+        );
+        object.insert("tested".into(), json!(landed.tested));
+        object.insert("after_ran".into(), json!(landed.after));
+        object.insert("after_skipped".into(), json!(landed.after_skipped));
+        object.insert("removed".into(), json!(removed));
+    }
+    value
+}
+
+/// `merge --dry-run --json`: the plan, and whether the slot would stay.
+pub fn planned_json(plan: &Plan, keep: bool) -> serde_json::Value {
+    let mut value = plan.json();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("dry_run".into(), json!(true));
+        object.insert("keep".into(), json!(keep));
+    }
+    value
 }
