@@ -53,6 +53,25 @@ pub fn in_use(port: u16) -> bool {
     listening(port)
 }
 
+/// What listens, read once for many ports: the kernel's table where the platform gives it
+/// (one read for a board of 100 slots, where a connection per port took 200 of them), else a
+/// connection per port.
+pub struct Listening(Option<std::collections::HashSet<u16>>);
+
+impl Listening {
+    pub fn now() -> Listening {
+        Listening(crate::procs::listening_ports())
+    }
+
+    /// Whether something listens on `port` (on any address, where the table was read).
+    pub fn on(&self, port: u16) -> bool {
+        match &self.0 {
+            Some(ports) => ports.contains(&port),
+            None => listening(port),
+        }
+    }
+}
+
 /// Whether something accepts connections on `port` on 127.0.0.1 or ::1.
 pub fn listening(port: u16) -> bool {
     let timeout = Duration::from_millis(50);

@@ -183,15 +183,15 @@ impl Gatherer {
         }
         let scanned = started.elapsed();
         let slots = slot::load_all(&repo.common_dir)?;
-        let others = worktrees::others(repo, &slots);
+        // One read of git's worktree list, for the main row and the worktrees that are not slots.
+        let all = repo.worktrees().unwrap_or_default();
+        let main = all.iter().find(|w| w.main).cloned();
+        let others = worktrees::classify(repo, all, &slots);
         let mut rows = Vec::new();
-        let main = repo
-            .worktrees()
-            .ok()
-            .and_then(|w| w.into_iter().find(|w| w.main));
         if let Some(main) = main {
             rows.push(row(Kind::Main, main.path, main.branch));
         }
+        let listening = ports::Listening::now();
         for slot in slots {
             let (path, branch) = (slot.path.clone(), Some(slot.branch.clone()));
             let mut r = row(Kind::Slot(Box::new(slot)), path, branch);
@@ -199,7 +199,7 @@ impl Gatherer {
                 r.listening = slot
                     .ports
                     .iter()
-                    .map(|(name, port)| (name.clone(), ports::listening(*port)))
+                    .map(|(name, port)| (name.clone(), listening.on(*port)))
                     .collect();
             }
             rows.push(r);
@@ -359,18 +359,23 @@ fn target(r: &Row) -> Target {
     }
 }
 
-/// The index of the deepest root that holds `dir`.
+/// The index of the deepest root that holds `dir`: compared as written, else (a path through
+/// a symlink) with both sides resolved, which costs a resolution per root.
 fn deepest(roots: &[PathBuf], dir: &Path) -> Option<usize> {
-    let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    roots
-        .iter()
-        .enumerate()
-        .filter(|(_, root)| {
-            let canon = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-            real.starts_with(&canon) || dir.starts_with(root)
+    let deepest_of = |holds: &dyn Fn(&Path) -> bool| {
+        roots
+            .iter()
+            .enumerate()
+            .filter(|(_, root)| holds(root))
+            .max_by_key(|(_, root)| root.as_os_str().len())
+            .map(|(i, _)| i)
+    };
+    deepest_of(&|root| dir.starts_with(root)).or_else(|| {
+        let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        deepest_of(&|root| {
+            real.starts_with(std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()))
         })
-        .max_by_key(|(_, root)| root.as_os_str().len())
-        .map(|(i, _)| i)
+    })
 }
 
 /// `git agent ...`: git running git-agent, which for `exec` waits while the command runs.

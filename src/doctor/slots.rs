@@ -308,11 +308,12 @@ pub(super) fn check_leases(
 
 /// Leased ports that something listens on, and whether that is the slot's own process.
 pub(super) fn check_ports(report: &mut Report, registry: &registry::Registry) {
+    let listening = ports::Listening::now();
     let busy: Vec<(&registry::Entry, &String, u16)> = registry
         .slots
         .iter()
         .flat_map(|e| e.ports.iter().map(move |(name, port)| (e, name, *port)))
-        .filter(|(_, _, port)| ports::listening(*port))
+        .filter(|(_, _, port)| listening.on(*port))
         .collect();
     if busy.is_empty() {
         return;

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System, UpdateKind};
 
+pub use sockets::listening_ports;
 pub use stop::{clear_slot, stop};
 
 /// How long a one-off command samples CPU time to tell busy from idle: long enough that a

@@ -14,6 +14,12 @@ pub fn ports_of(pids: &[u32]) -> Option<HashMap<u32, Vec<u16>>> {
     platform::ports_of(pids)
 }
 
+/// Every TCP port something listens on, on any address, from one read of the kernel's table
+/// (`None` when the platform gives none).
+pub fn listening_ports() -> Option<std::collections::HashSet<u16>> {
+    platform::listening_ports()
+}
+
 fn collect(pairs: impl Iterator<Item = (u32, u16)>, pids: &[u32]) -> HashMap<u32, Vec<u16>> {
     let mut sets: HashMap<u32, BTreeSet<u16>> =
         pids.iter().map(|p| (*p, BTreeSet::new())).collect();
@@ -38,6 +44,10 @@ mod platform {
     use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
     use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
     use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
+
+    pub(super) fn listening_ports() -> Option<std::collections::HashSet<u16>> {
+        Some(listening().ok()?.into_values().collect())
+    }
 
     pub(super) fn ports_of(pids: &[u32]) -> Option<HashMap<u32, Vec<u16>>> {
         let by_inode = listening().ok()?;
@@ -130,6 +140,19 @@ mod platform {
 mod platform {
     use std::collections::HashMap;
 
+    pub(super) fn listening_ports() -> Option<std::collections::HashSet<u16>> {
+        let all = listeners::get_all().ok()?;
+        Some(
+            all.into_iter()
+                .filter(|l| {
+                    l.protocol == listeners::Protocol::TCP
+                        && l.state == listeners::SocketState::Listen
+                })
+                .map(|l| l.socket.port())
+                .collect(),
+        )
+    }
+
     pub(super) fn ports_of(pids: &[u32]) -> Option<HashMap<u32, Vec<u16>>> {
         let all = listeners::get_all().ok()?;
         let pairs = all
@@ -158,5 +181,7 @@ mod tests {
             assert!(mine.contains(&v6.local_addr().unwrap().port()), "{mine:?}");
         }
         assert_eq!(ports[&u32::MAX], Vec::<u16>::new());
+        let all = listening_ports().expect("the platform tells");
+        assert!(all.contains(&v4.local_addr().unwrap().port()), "{all:?}");
     }
 }
