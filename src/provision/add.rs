@@ -75,6 +75,18 @@ pub fn existing(ctx: &Ctx, args: &Add) -> Result<Option<Slot>> {
             ),
         ));
     }
+    let mut slot = slot;
+    if slot.state != slot::State::Ready
+        && crate::slot_lock::SlotLock::holder(&ctx.repo.common_dir, &slot.name).is_none()
+    {
+        // Free: the command finished (or died) since the record was read; read it again.
+        match slot::load(&ctx.repo.common_dir, &slot.name) {
+            Ok(now) => slot = now,
+            // Rolled back meanwhile: nothing to go to.
+            Err(_) if !slot::exists(&ctx.repo.common_dir, &slot.name) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
     if slot.state != slot::State::Ready {
         let doing = if slot.state == slot::State::Creating {
             "created"
