@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::slot::slots_dir;
+use crate::slot::{Slot, State, slots_dir};
 
 /// A held slot lock; released (and its file deleted) when dropped.
 #[derive(Debug)]
@@ -111,6 +111,21 @@ impl SlotLock {
             }
             Err(TryLockError::Error(_)) => None,
         }
+    }
+}
+
+/// Who holds the lock of `slot` (read earlier by the caller), and its record as it stands
+/// now: a record read while a command was changing the slot is read again once that lock is
+/// free, since the command may have finished since, or rolled the slot back (`None`).
+pub fn as_it_stands(common: &Path, slot: Slot) -> Result<(Option<String>, Option<Slot>)> {
+    let holder = SlotLock::holder(common, &slot.name);
+    if holder.is_some() || slot.state == State::Ready {
+        return Ok((holder, Some(slot)));
+    }
+    match crate::slot::load(common, &slot.name) {
+        Ok(now) => Ok((None, Some(now))),
+        Err(_) if !crate::slot::exists(common, &slot.name) => Ok((None, None)),
+        Err(e) => Err(e),
     }
 }
 

@@ -75,26 +75,19 @@ pub fn existing(ctx: &Ctx, args: &Add) -> Result<Option<Slot>> {
             ),
         ));
     }
-    let mut slot = slot;
-    if slot.state != slot::State::Ready
-        && crate::slot_lock::SlotLock::holder(&ctx.repo.common_dir, &slot.name).is_none()
-    {
-        // Free: the command finished (or died) since the record was read; read it again.
-        match slot::load(&ctx.repo.common_dir, &slot.name) {
-            Ok(now) => slot = now,
-            // Rolled back meanwhile: nothing to go to.
-            Err(_) if !slot::exists(&ctx.repo.common_dir, &slot.name) => return Ok(None),
-            Err(e) => return Err(e),
-        }
-    }
+    // Whether the command changing it still runs is told by the slot's lock, never by its pid.
+    let (holder, slot) = match crate::slot_lock::as_it_stands(&ctx.repo.common_dir, slot)? {
+        (holder, Some(slot)) => (holder, slot),
+        // Rolled back meanwhile: nothing to go to.
+        (_, None) => return Ok(None),
+    };
     if slot.state != slot::State::Ready {
         let doing = if slot.state == slot::State::Creating {
             "created"
         } else {
             "removed"
         };
-        // Whether that command still runs is told by the slot's lock, never by its pid.
-        if let Some(who) = crate::slot_lock::SlotLock::holder(&ctx.repo.common_dir, &slot.name) {
+        if let Some(who) = holder {
             return Err(crate::error::busy(format!(
                 "{here} is already being {doing} by {who}; run this again when it is done"
             )));

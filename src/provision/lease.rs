@@ -118,17 +118,11 @@ fn branch_is_free(common: &Path, branch: &str) -> Result<()> {
     else {
         return Ok(());
     };
+    let (holder, Some(other)) = crate::slot_lock::as_it_stands(common, other)? else {
+        // Rolled back since it was read: the branch is free.
+        return Ok(());
+    };
     let name = &other.name;
-    let holder = SlotLock::holder(common, name);
-    let mut other = other.clone();
-    if holder.is_none() && other.state != State::Ready {
-        // Free: the command that held it finished (or died) since the record was read.
-        match slot::load(common, name) {
-            Ok(now) => other = now,
-            Err(_) if !slot::exists(common, name) => return Ok(()),
-            Err(e) => return Err(e),
-        }
-    }
     Err(match holder {
         Some(who) => crate::error::busy(format!(
             "branch {branch} is already getting slot {name} from {who}, which started meanwhile; run this again when it is done"
