@@ -56,12 +56,7 @@ enum Merged {
 /// The files that keep merging `tip` into `target` from leaving the target's tree as it is
 /// (none: it would; see `integration.rs` for how this is decided).
 pub fn compare(repo: &gix::Repository, tip: ObjectId, target: ObjectId) -> Result<Content> {
-    let Some(base) = repo
-        .merge_base(tip, target)
-        .ok()
-        .flatten()
-        .map(|id| id.detach())
-    else {
+    let Some(base) = merge_base(repo, tip, target) else {
         // Unrelated histories: nothing of the branch is in the target.
         let mut out = Content::default();
         out.untouched.push("(no common history)".into());
@@ -155,12 +150,7 @@ pub fn changed_files(
     tip: ObjectId,
     target: ObjectId,
 ) -> Result<Vec<String>> {
-    let Some(base) = repo
-        .merge_base(tip, target)
-        .ok()
-        .flatten()
-        .map(|id| id.detach())
-    else {
+    let Some(base) = merge_base(repo, tip, target) else {
         return Ok(Vec::new());
     };
     use gix::diff::tree::recorder::Change;
@@ -275,4 +265,10 @@ fn text_merge(
         gix::merge::blob::Resolution::Complete => Merged::Adds,
         _ => Merged::Conflict,
     })
+}
+
+/// The best common ancestor of `a` and `b`; `None` for unrelated histories (or one gix cannot
+/// find).
+fn merge_base(repo: &gix::Repository, a: ObjectId, b: ObjectId) -> Option<ObjectId> {
+    repo.merge_base(a, b).ok().flatten().map(|id| id.detach())
 }
