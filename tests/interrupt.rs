@@ -354,19 +354,7 @@ fn services_are_never_left_behind_at_any_step() {
     let extra: Vec<(&str, &str)> = pg_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let databases = pg.databases();
     let untouched = |what: &str| {
-        assert_eq!(
-            pg.databases(),
-            databases,
-            "{what}: Postgres databases differ"
-        );
-        assert_eq!(redis.dbsize(0), 50, "{what}: the user's Redis keys changed");
-        for db in 1..16 {
-            assert_eq!(
-                redis.dbsize(db),
-                0,
-                "{what}: Redis database {db} holds keys"
-            );
-        }
+        servers::assert_untouched(&pg, &redis, &databases, what);
     };
     let with_services = |f: &Fixture| {
         std::fs::write(f.app.join(".git-agent.toml"), &template).unwrap();

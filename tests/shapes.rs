@@ -159,11 +159,10 @@ fn a_bare_repository_alone_gets_slots_next_to_it() {
     assert!(err.contains("no worktree of its default branch"), "{err}");
 }
 
-#[test]
-fn a_submodule_gets_slots_outside_the_superproject_and_rm_works_from_inside_one() {
-    let env = Env::new();
+/// A repository `name` with the repository `lib` as a submodule at `path`, committed.
+fn superproject(env: &Env, name: &str, path: &str) -> PathBuf {
     let src = env.repo("lib");
-    let sup = env.repo("super");
+    let sup = env.repo(name);
     env.git(
         &sup,
         &[
@@ -173,10 +172,17 @@ fn a_submodule_gets_slots_outside_the_superproject_and_rm_works_from_inside_one(
             "add",
             "-q",
             src.to_str().unwrap(),
-            "lib",
+            path,
         ],
     );
     env.git(&sup, &["commit", "-q", "-m", "add lib"]);
+    sup
+}
+
+#[test]
+fn a_submodule_gets_slots_outside_the_superproject_and_rm_works_from_inside_one() {
+    let env = Env::new();
+    let sup = superproject(&env, "super", "lib");
     let sub = sup.join("lib");
     let path = env.ok(&sub, &["add", "sx", "--no-cd"]);
     let slot = env.root().join("super-lib-worktrees/sx");
@@ -351,21 +357,7 @@ fn an_unfetched_remote_branch_says_to_fetch() {
 #[test]
 fn a_slot_of_a_superproject_says_its_submodules_are_empty_and_the_setup_command_fills_them() {
     let env = Env::new();
-    let src = env.repo("lib");
-    let sup = env.repo("app");
-    env.git(
-        &sup,
-        &[
-            "-c",
-            "protocol.file.allow=always",
-            "submodule",
-            "add",
-            "-q",
-            src.to_str().unwrap(),
-            "vendor/lib",
-        ],
-    );
-    env.git(&sup, &["commit", "-q", "-m", "add lib"]);
+    let sup = superproject(&env, "app", "vendor/lib");
     let out = env.run(&sup, &["add", "one", "--no-cd"]);
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");

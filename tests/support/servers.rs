@@ -442,3 +442,21 @@ impl Drop for Redis {
 pub fn size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
+
+/// What the interruption tests check after each signal: the databases are exactly `databases`,
+/// the user's 50 keys in Redis database 0 are there, and no other Redis database holds a key.
+pub fn assert_untouched(pg: &Postgres, redis: &Redis, databases: &[String], what: &str) {
+    assert_eq!(
+        pg.databases(),
+        databases,
+        "{what}: Postgres databases differ"
+    );
+    assert_eq!(redis.dbsize(0), 50, "{what}: the user's Redis keys changed");
+    for db in 1..16 {
+        assert_eq!(
+            redis.dbsize(db),
+            0,
+            "{what}: Redis database {db} holds keys"
+        );
+    }
+}
